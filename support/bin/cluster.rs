@@ -1,0 +1,50 @@
+//! Manage the Elasticsearch nodes the examples started on this machine.
+//!
+//! ```text
+//! cargo run --bin cluster -- status   # which local nodes are running, where
+//! cargo run --bin cluster -- stop     # stop them (the next example starts one again)
+//! ```
+//!
+//! Containers need no command: testcontainers removes each one when its example ends.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use occ::cluster::{engine, local};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    occ::run_main(run()).await
+}
+
+async fn run() -> Result<()> {
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let command = match command.as_slice() {
+        [one] => one.as_str(),
+        _ => bail!("usage: cargo run --bin cluster -- status|stop"),
+    };
+    let cache = local::cache_dir();
+    for engine in engine::ALL {
+        let dir = cache.join(engine.slug);
+        match command {
+            "status" => match local::read_state(&dir) {
+                Some(state) if local::alive(state.pid) => println!(
+                    "Elasticsearch {} running at {} (pid {})",
+                    state.version, state.url, state.pid
+                ),
+                _ => println!("Elasticsearch {} not running", engine.version),
+            },
+            "stop" => match local::stop(&dir).await? {
+                Some(state) => println!(
+                    "stopped Elasticsearch {} at {} (pid {})",
+                    state.version, state.url, state.pid
+                ),
+                None => println!("Elasticsearch {} was not running", engine.version),
+            },
+            other => {
+                bail!("unknown command {other:?}; usage: cargo run --bin cluster -- status|stop")
+            }
+        }
+    }
+    Ok(())
+}

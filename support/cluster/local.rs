@@ -1,0 +1,512 @@
+//! The no-container path: a real Elasticsearch from Maven Central, started on 127.0.0.1 and
+//! reused by every later run until `cargo run --bin cluster -- stop`.
+//!
+//! Everything lives under one cache directory (`.elasticsearch/` in the repository, or
+//! `OCC_CACHE_DIR`), one folder per engine:
+//!
+//! ```text
+//! .elasticsearch/
+//!   downloads/                what Maven fetched (kept, so a restart needs no network)
+//!   9.5.4/home/               the unpacked distribution
+//!   9.5.4/node/               config, data, logs and tmp of the running node
+//!   9.5.4/state.json          pid, URL and version of the running node
+//!   9.5.4/lock                held while a process installs or starts this engine
+//! ```
+//!
+//! Elasticsearch refuses to run as root. When the examples run as root (as CI does here), the
+//! node runs as `nobody` instead, which must be able to reach the cache directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use super::engine::{self, Engine, Kind};
+use super::progress::{Ticker, say};
+use super::{Cluster, Needs, Source, java, url};
+
+/// The heap every local node gets: enough for the book, small enough for a laptop.
+pub const HEAP: &str = "-Xms512m -Xmx512m";
+/// How long a node may take from launch to answering health (a cold JVM on 2 busy cores).
+const START_TIMEOUT: Duration = Duration::from_secs(240);
+/// How long Maven may take to download an engine.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// uid/gid of `nobody`, who runs the node when we are root.
+const NOBODY: u32 = 65534;
+
+/// What is recorded about a running node, so the next run can reuse it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    pub pid: u32,
+    pub url: String,
+    pub version: String,
+}
+
+/// Connects to the local node for `needs`, installing and starting it if it is not running.
+pub async fn connect(needs: Needs) -> Result<Cluster> {
+    let engine = engine::local_engine(needs);
+    let dir = engine_dir(engine)?;
+    if let Some(cluster) = reuse(&dir).await {
+        return Ok(cluster);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Two processes (say, two test binaries) must not both start a node: hold a file lock, then
+    // look again, since the other process may have started it while we waited.
+    let _lock = lock(&dir.join("lock")).await?;
+    if let Some(cluster) = reuse(&dir).await {
+        return Ok(cluster);
+    }
+    let java = java::find(&engine.java)?;
+    let home = install(engine, &dir).await?;
+    let state = start(engine, &dir, &home, &java).await?;
+    let cluster = cluster_for(&state).await?;
+    write_state(&dir, &state)?;
+    Ok(cluster)
+}
+
+/// The cache directory that holds every engine.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("OCC_CACHE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".elasticsearch"),
+    }
+}
+
+fn engine_dir(engine: &Engine) -> Result<PathBuf> {
+    Ok(cache_dir().join(engine.slug))
+}
+
+/// The recorded node, if its process is alive and its URL answers with the expected version.
+async fn reuse(dir: &Path) -> Option<Cluster> {
+    let state = read_state(dir)?;
+    if !alive(state.pid) {
+        return None;
+    }
+    let cluster = cluster_for(&state).await.ok()?;
+    (cluster.version == state.version).then_some(cluster)
+}
+
+async fn cluster_for(state: &State) -> Result<Cluster> {
+    let (client, shown) = url::client_for(&state.url)?;
+    let version = url::server_version(&client, &shown).await?;
+    Ok(Cluster {
+        client,
+        url: shown,
+        source: Source::Local,
+        version,
+        _container: None,
+    })
+}
+
+pub fn read_state(dir: &Path) -> Option<State> {
+    let text = fs::read_to_string(dir.join("state.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_state(dir: &Path, state: &State) -> Result<()> {
+    let text = serde_json::to_string_pretty(state)?;
+    fs::write(dir.join("state.json"), text).context("writing state.json")
+}
+
+/// Whether a process with this pid exists.
+pub fn alive(pid: u32) -> bool {
+    // Signal 0 checks for existence without touching the process.
+    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+}
+
+/// Stops the node recorded in `dir`, if any; returns what it stopped.
+pub async fn stop(dir: &Path) -> Result<Option<State>> {
+    let Some(state) = read_state(dir) else {
+        return Ok(None);
+    };
+    if alive(state.pid) {
+        unsafe { libc::kill(state.pid as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while alive(state.pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if alive(state.pid) {
+            unsafe { libc::kill(state.pid as libc::pid_t, libc::SIGKILL) };
+        }
+    }
+    fs::remove_file(dir.join("state.json")).ok();
+    Ok(Some(state))
+}
+
+/// A blocking `flock` on `path`, taken off the async runtime; released when dropped.
+async fn lock(path: &Path) -> Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if file.try_lock().is_ok() {
+        return Ok(file);
+    }
+    say("another process is starting this Elasticsearch; waiting for it");
+    let _ticker = Ticker::start("waiting for the other process");
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await?
+        .context("locking the cache directory")
+}
+
+/// Makes sure the engine is unpacked under `dir/home`, downloading it first if needed.
+async fn install(engine: &Engine, dir: &Path) -> Result<PathBuf> {
+    let home = dir.join("home");
+    if home.join(".complete").exists() {
+        return Ok(home);
+    }
+    let downloads = cache_dir().join("downloads");
+    fs::create_dir_all(&downloads)?;
+    let partial = dir.join("home.partial");
+    if partial.exists() {
+        fs::remove_dir_all(&partial)?;
+    }
+    fs::create_dir_all(&partial)?;
+    match &engine.kind {
+        Kind::Distribution { artifact } => {
+            let zip = downloads.join(format!("elasticsearch-{}.zip", engine.version));
+            if !zip.exists() {
+                say(format!(
+                    "downloading Elasticsearch {} from Maven Central ({artifact})",
+                    engine.version
+                ));
+                maven(&[
+                    "dependency:copy",
+                    &format!("-Dartifact={artifact}"),
+                    &format!("-DoutputDirectory={}", downloads.display()),
+                ])
+                .await?;
+            }
+            say(format!("unpacking {}", zip.display()));
+            run_quiet(
+                Command::new("unzip")
+                    .arg("-q")
+                    .arg(&zip)
+                    .arg("-d")
+                    .arg(&partial),
+                "unzip",
+            )
+            .await?;
+            // The zip holds one folder, elasticsearch-<version>/: make its contents the home.
+            let inner = partial.join(format!("elasticsearch-{}", engine.version));
+            if home.exists() {
+                fs::remove_dir_all(&home)?;
+            }
+            fs::rename(&inner, &home)?;
+            fs::remove_dir_all(&partial).ok();
+        }
+        Kind::ClusterRunner { artifact } => {
+            say(format!(
+                "downloading Elasticsearch {} with its modules from Maven Central ({artifact})",
+                engine.version
+            ));
+            let (group, rest) = artifact.split_once(':').context("artifact")?;
+            let (name, version) = rest.split_once(':').context("artifact")?;
+            fs::write(partial.join("pom.xml"), runner_pom(group, name, version))?;
+            maven(&[
+                "-f",
+                &partial.join("pom.xml").to_string_lossy(),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                &format!("-DoutputDirectory={}", partial.join("lib").display()),
+            ])
+            .await?;
+            if home.exists() {
+                fs::remove_dir_all(&home)?;
+            }
+            fs::rename(&partial, &home)?;
+        }
+    }
+    fs::write(home.join(".complete"), engine.version)?;
+    Ok(home)
+}
+
+/// A pom whose only purpose is to let Maven resolve the runner and its dependencies.
+fn runner_pom(group: &str, name: &str, version: &str) -> String {
+    format!(
+        r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>occ-book</groupId>
+  <artifactId>scripting-engine</artifactId>
+  <version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>{group}</groupId>
+      <artifactId>{name}</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"#
+    )
+}
+
+/// Runs Maven in batch mode, relaying its download lines as progress.
+async fn maven(args: &[&str]) -> Result<()> {
+    let mut child = Command::new("mvn")
+        .args(["-B", "-Dstyle.color=never"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| anyhow!("cannot run Maven (mvn): {e}; install Maven 3"))?;
+    let stdout = child.stdout.take().context("mvn stdout")?;
+    let _ticker = Ticker::start("downloading");
+    let relay = async {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut tail = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("Downloaded from") && line.contains(".zip")
+                || line.contains(".jar (")
+            {
+                say(line.trim());
+            }
+            tail.push(line);
+            if tail.len() > 15 {
+                tail.remove(0);
+            }
+        }
+        tail
+    };
+    let (tail, status) = tokio::time::timeout(DOWNLOAD_TIMEOUT, async {
+        let tail = relay.await;
+        (tail, child.wait().await)
+    })
+    .await
+    .map_err(|_| anyhow!("Maven did not finish within {DOWNLOAD_TIMEOUT:?}"))?;
+    if !status?.success() {
+        for line in &tail {
+            eprintln!("  mvn| {line}");
+        }
+        bail!("Maven could not download Elasticsearch (its last lines are above)");
+    }
+    Ok(())
+}
+
+async fn run_quiet(command: &mut Command, name: &str) -> Result<()> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| anyhow!("cannot run {name}: {e}"))?;
+    if !output.status.success() {
+        bail!(
+            "{name} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Starts a node of `engine` in the background and waits until it answers health.
+async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> Result<State> {
+    let http_port = free_port()?;
+    let transport_port = free_port()?;
+    let node = dir.join("node");
+    for sub in ["data", "logs", "tmp"] {
+        fs::create_dir_all(node.join(sub))?;
+    }
+    let console = node.join("logs/console.log");
+    let mut command = match &engine.kind {
+        Kind::Distribution { .. } => {
+            distribution_command(engine, home, &node, http_port, transport_port)?
+        }
+        Kind::ClusterRunner { .. } => runner_command(home, &node, http_port)?,
+    };
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if as_root {
+        // Elasticsearch refuses to run as root: run the node as nobody, who must own its files
+        // and be able to reach the engine's home.
+        reachable_by_others(home)?;
+        chown_tree(&node, NOBODY)?;
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    let log = fs::File::create(&console)?;
+    if as_root {
+        std::os::unix::fs::chown(&console, Some(NOBODY), Some(NOBODY))?;
+    }
+    command
+        .env("JAVA_HOME", &java.home)
+        .env("ES_JAVA_HOME", &java.home)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        // Its own process group: the node outlives this example and a Ctrl-C in its terminal.
+        .process_group(0);
+    say(format!(
+        "starting Elasticsearch {} on 127.0.0.1:{http_port} (Java {}, heap {HEAP}{}); log: {}",
+        engine.version,
+        java.major,
+        if as_root { ", as nobody" } else { "" },
+        console.display()
+    ));
+    let mut child = command
+        .spawn()
+        .map_err(|e| anyhow!("cannot start Elasticsearch: {e}"))?;
+    let pid = child.id().context("the node exited at once")?;
+    let state = State {
+        pid,
+        url: format!("http://127.0.0.1:{http_port}"),
+        version: engine.version.to_string(),
+    };
+    let started = Instant::now();
+    let _ticker = Ticker::start(format!(
+        "waiting for Elasticsearch {} to start",
+        engine.version
+    ));
+    let (client, shown) = url::client_for(&state.url)?;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            print_tail(&console);
+            bail!(
+                "Elasticsearch {} exited ({status}) while starting; the end of {} is above",
+                engine.version,
+                console.display()
+            );
+        }
+        if healthy(&client).await {
+            say(format!(
+                "Elasticsearch {} is up after {:.1}s",
+                engine.version,
+                started.elapsed().as_secs_f64()
+            ));
+            // The node runs on; we only forget the handle.
+            drop(child);
+            let _ = &shown;
+            return Ok(state);
+        }
+        if started.elapsed() > START_TIMEOUT {
+            child.start_kill().ok();
+            print_tail(&console);
+            bail!(
+                "Elasticsearch {} did not answer within {START_TIMEOUT:?}; the end of {} is above",
+                engine.version,
+                console.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `bin/elasticsearch` with a config directory of our own.
+fn distribution_command(
+    engine: &Engine,
+    home: &Path,
+    node: &Path,
+    http_port: u16,
+    transport_port: u16,
+) -> Result<Command> {
+    let config = node.join("config");
+    copy_dir(&home.join("config"), &config)?;
+    let settings = format!(
+        "# Written by the occ-book support code; rewritten at every start.\n\
+         cluster.name: occ-book\n\
+         node.name: occ-book-{slug}\n\
+         # Loopback only: nothing but this machine can reach the node.\n\
+         network.host: 127.0.0.1\n\
+         http.port: {http_port}\n\
+         transport.port: {transport_port}\n\
+         discovery.type: single-node\n\
+         # A local demo with no users: security off (never do this on a shared network).\n\
+         xpack.security.enabled: false\n\
+         # Laptops with full disks would otherwise turn the indices read-only.\n\
+         cluster.routing.allocation.disk.threshold_enabled: false\n\
+         path.data: {data}\n\
+         path.logs: {logs}\n",
+        slug = engine.slug,
+        data = node.join("data").display(),
+        logs = node.join("logs").display(),
+    );
+    fs::write(config.join("elasticsearch.yml"), settings)?;
+    let mut command = Command::new(home.join("bin/elasticsearch"));
+    command
+        .env("ES_PATH_CONF", &config)
+        .env("ES_TMPDIR", node.join("tmp"))
+        .env("ES_JAVA_OPTS", HEAP);
+    Ok(command)
+}
+
+/// The codelibs runner: one node in one JVM, with every module on the classpath.
+fn runner_command(home: &Path, node: &Path, http_port: u16) -> Result<Command> {
+    let _ = (home, node, http_port);
+    bail!("the scripting engine is not wired yet")
+}
+
+/// Answers `GET /_cluster/health?wait_for_status=yellow` within a second?
+pub async fn healthy(client: &elasticsearch::Elasticsearch) -> bool {
+    let cluster = client.cluster();
+    let request = cluster
+        .health(elasticsearch::cluster::ClusterHealthParts::None)
+        .wait_for_status(elasticsearch::params::WaitForStatus::Yellow)
+        .timeout("1s")
+        .send();
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), request).await,
+        Ok(Ok(response)) if response.status_code().is_success()
+    )
+}
+
+/// A port the kernel just handed out on 127.0.0.1, free at the time of asking.
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn chown_tree(path: &Path, uid: u32) -> Result<()> {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid))
+        .with_context(|| format!("chown {}", path.display()))?;
+    if path.is_dir() && !path.is_symlink() {
+        for entry in fs::read_dir(path)? {
+            chown_tree(&entry?.path(), uid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every directory from `/` down to `path` must let others in, or `nobody` cannot run the node.
+fn reachable_by_others(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for dir in path.ancestors() {
+        let mode = fs::metadata(dir)?.permissions().mode();
+        if mode & 0o001 == 0 {
+            bail!(
+                "Elasticsearch refuses to run as root, so it would run as nobody, but nobody \
+                 cannot enter {}; set OCC_CACHE_DIR to a directory others can reach (for \
+                 example /var/tmp/occ-book) or run as a normal user",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_tail(log: &Path) {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    for line in &lines[lines.len().saturating_sub(20)..] {
+        eprintln!("  log| {line}");
+    }
+}

@@ -1,0 +1,132 @@
+//! A client for a cluster at a URL, and the first request that proves it answers.
+//!
+//! Shared by all three paths: a container or a local node is, in the end, a URL too.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use elasticsearch::Elasticsearch;
+use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
+use elasticsearch::http::Url;
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::nodes::NodesInfoParts;
+
+use super::{Cluster, Source};
+
+/// Every request's deadline. Generous for a laptop under load, short enough that a dead server
+/// is reported rather than waited on forever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Connects to the cluster that `ELASTICSEARCH_URL` names.
+pub async fn connect(raw: &str) -> Result<Cluster> {
+    let (client, url) = client_for(raw)?;
+    let version = server_version(&client, &url).await?;
+    Ok(Cluster {
+        client,
+        url,
+        source: Source::Url,
+        version,
+        _container: None,
+    })
+}
+
+/// Builds a client for `raw` and returns it with the URL as it is safe to print (no password).
+///
+/// User and password in the URL become HTTP Basic credentials. `ELASTICSEARCH_CA_CERT` may name
+/// a PEM file to trust, for clusters with a self-signed certificate.
+pub fn client_for(raw: &str) -> Result<(Elasticsearch, String)> {
+    let mut url = Url::parse(raw.trim())
+        .map_err(|e| anyhow!("ELASTICSEARCH_URL {raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        bail!(
+            "ELASTICSEARCH_URL {raw:?} must look like http://host:9200 or https://user:password@host:9200"
+        );
+    }
+    let credentials = match (url.username(), url.password()) {
+        ("", None) => None,
+        (user, password) => Some(Credentials::Basic(
+            decode(user),
+            decode(password.unwrap_or("")),
+        )),
+    };
+    // Credentials travel in a header, never in the URL that is printed or logged.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let shown = url.as_str().trim_end_matches('/').to_string();
+
+    let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+        .timeout(REQUEST_TIMEOUT)
+        .disable_proxy();
+    if let Some(credentials) = credentials {
+        builder = builder.auth(credentials);
+    }
+    if let Some(path) = std::env::var_os("ELASTICSEARCH_CA_CERT") {
+        let pem = std::fs::read(&path)
+            .with_context(|| format!("reading ELASTICSEARCH_CA_CERT {}", path.to_string_lossy()))?;
+        let cert = Certificate::from_pem(&pem)
+            .map_err(|e| anyhow!("ELASTICSEARCH_CA_CERT is not a PEM certificate: {e}"))?;
+        builder = builder.cert_validation(CertificateValidation::Full(cert));
+    }
+    let transport = builder
+        .build()
+        .map_err(|e| anyhow!("cannot build a client for {shown}: {e}"))?;
+    Ok((Elasticsearch::new(transport), shown))
+}
+
+/// Asks the server for its version: the first request, so its failures are the ones a reader
+/// meets (nothing listening, wrong credentials, not Elasticsearch) and each gets a clear line.
+///
+/// It asks the node itself (`GET /_nodes/_local`) rather than `GET /`: the official minimal
+/// build on Maven Central leaves out the module that serves `/`.
+pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String> {
+    let response = client
+        .nodes()
+        .info(NodesInfoParts::NodeId(&["_local"]))
+        .filter_path(&["nodes.*.version"])
+        .send()
+        .await
+        .map_err(|e| anyhow!("cannot reach Elasticsearch at {url}: {}", root_cause(&e)))?;
+    let status = response.status_code().as_u16();
+    match status {
+        200 => {}
+        401 => bail!(
+            "Elasticsearch at {url} rejected the credentials (HTTP 401); put the right user and \
+             password in ELASTICSEARCH_URL (https://user:password@host:9200)"
+        ),
+        403 => bail!("Elasticsearch at {url} refused access (HTTP 403) for this user"),
+        _ => bail!("{url} answered HTTP {status} to GET /_nodes/_local: is it Elasticsearch?"),
+    }
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| anyhow!("{url} did not answer GET /_nodes/_local with JSON: {e}"))?;
+    body["nodes"]
+        .as_object()
+        .and_then(|nodes| nodes.values().next())
+        .and_then(|node| node["version"].as_str())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            anyhow!("{url} answered GET /_nodes/_local without a version: is it Elasticsearch?")
+        })
+}
+
+/// The innermost error, which says what really happened ("Connection refused").
+pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if error.to_string() == cause.to_string() {
+        cause.to_string()
+    } else {
+        format!("{error} ({cause})")
+    }
+}
+
+fn decode(part: &str) -> String {
+    // Userinfo in a URL is percent-encoded; the server wants the plain text.
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8_lossy()
+        .into_owned()
+}

@@ -1,0 +1,128 @@
+//! The document operations every chapter performs, so each example can show only what its
+//! chapter is about.
+
+use anyhow::{Context, Result, anyhow, bail};
+use elasticsearch::http::response::Response;
+use elasticsearch::indices::{IndicesCreateParts, IndicesDeleteParts};
+use elasticsearch::{Elasticsearch, GetParts, IndexParts};
+use serde_json::{Value, json};
+
+/// A document as read, with the coordinates of the write that produced it.
+#[derive(Debug, Clone)]
+pub struct Versioned {
+    pub source: Value,
+    /// Position of that write in its shard's history (per shard, not per document).
+    pub seq_no: i64,
+    /// Which primary copy of the shard accepted that write; grows when a replica is promoted.
+    pub primary_term: i64,
+    /// How many times this document has been written (per document).
+    pub version: i64,
+}
+
+impl Versioned {
+    /// A whole-number field of the document, such as `balance` or `counter`.
+    pub fn number(&self, field: &str) -> Result<i64> {
+        self.source[field].as_i64().ok_or_else(|| {
+            anyhow!(
+                "the document has no whole-number {field:?}: {}",
+                self.source
+            )
+        })
+    }
+}
+
+/// What a write came back with.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// 2xx: the response body (`_seq_no`, `_version`, `result`, ...).
+    Written(Value),
+    /// HTTP 409 with `version_conflict_engine_exception`: the `error` object of the body.
+    Conflict(Value),
+}
+
+/// Deletes `index` if it exists and creates it anew: one shard, no replicas (a single node could
+/// not place a replica, and one shard keeps every `_seq_no` in one history you can follow).
+pub async fn fresh_index(client: &Elasticsearch, index: &str) -> Result<()> {
+    let deleted = client
+        .indices()
+        .delete(IndicesDeleteParts::Index(&[index]))
+        .send()
+        .await?;
+    if !matches!(deleted.status_code().as_u16(), 200 | 404) {
+        bail!("deleting index {index}: HTTP {}", deleted.status_code());
+    }
+    let created = client
+        .indices()
+        .create(IndicesCreateParts::Index(index))
+        .body(json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 } }))
+        .send()
+        .await?;
+    expect_success(created, &format!("creating index {index}")).await?;
+    Ok(())
+}
+
+/// Writes `source` as document `id`, unconditionally (last writer wins).
+pub async fn put(client: &Elasticsearch, index: &str, id: &str, source: Value) -> Result<Value> {
+    let response = client
+        .index(IndexParts::IndexId(index, id))
+        .body(source)
+        .send()
+        .await?;
+    expect_success(response, &format!("writing {index}/{id}")).await
+}
+
+/// Reads document `id` with its `_seq_no`, `_primary_term` and `_version`. A GET is realtime:
+/// it sees the latest acknowledged write even before a refresh.
+pub async fn read(client: &Elasticsearch, index: &str, id: &str) -> Result<Versioned> {
+    let response = client.get(GetParts::IndexId(index, id)).send().await?;
+    let body = expect_success(response, &format!("reading {index}/{id}")).await?;
+    let number = |field: &str| {
+        body[field]
+            .as_i64()
+            .ok_or_else(|| anyhow!("GET {index}/{id} answered without {field}"))
+    };
+    Ok(Versioned {
+        seq_no: number("_seq_no")?,
+        primary_term: number("_primary_term")?,
+        version: number("_version")?,
+        source: body["_source"].clone(),
+    })
+}
+
+/// Classifies a write's response: written, or rejected as a version conflict. Anything else
+/// (a 400, a 5xx) is an error, with the server's reason.
+pub async fn outcome(response: Response) -> Result<Outcome> {
+    let status = response.status_code().as_u16();
+    let body: Value = response
+        .json()
+        .await
+        .context("reading the write's response")?;
+    match status {
+        200..=299 => Ok(Outcome::Written(body)),
+        409 if body["error"]["type"] == "version_conflict_engine_exception" => {
+            Ok(Outcome::Conflict(body["error"].clone()))
+        }
+        _ => bail!("the write failed with HTTP {status}: {}", reason(&body)),
+    }
+}
+
+/// The body of a successful response, or an error with the server's reason.
+pub async fn expect_success(response: Response, what: &str) -> Result<Value> {
+    let status = response.status_code();
+    let body: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{what}: the response was not JSON"))?;
+    if !status.is_success() {
+        bail!("{what}: HTTP {status}: {}", reason(&body));
+    }
+    Ok(body)
+}
+
+/// `error.type: error.reason` from an error body, or the body itself.
+pub fn reason(body: &Value) -> String {
+    match (&body["error"]["type"], &body["error"]["reason"]) {
+        (Value::String(kind), Value::String(reason)) => format!("{kind}: {reason}"),
+        _ => body.to_string(),
+    }
+}

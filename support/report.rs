@@ -1,0 +1,66 @@
+//! How an example ends: `RESULT {json}` lines a machine can read, claims checked against what
+//! really happened, and one clear line (never a panic) when something goes wrong.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+/// Prints one machine-readable result line: `RESULT {"example":..., "expected":..., ...}`.
+///
+/// The book's saved outputs and CI read these lines; the prose around them is for people.
+pub fn result(fields: Value) {
+    println!("RESULT {fields}");
+}
+
+/// The claims an example makes about what it just saw. Each failed claim is printed; the
+/// example exits non-zero if any failed, so CI notices when the book stops telling the truth.
+#[derive(Debug, Default)]
+pub struct Claims {
+    failed: Vec<String>,
+}
+
+impl Claims {
+    pub fn new() -> Claims {
+        Claims::default()
+    }
+
+    /// Records the claim `what`; `holds` is whether the run bore it out.
+    pub fn check(&mut self, holds: bool, what: impl Into<String>) {
+        let what = what.into();
+        if holds {
+            println!("claim holds: {what}");
+        } else {
+            println!("CLAIM FAILED: {what}");
+            self.failed.push(what);
+        }
+    }
+
+    pub fn all_hold(&self) -> bool {
+        self.failed.is_empty()
+    }
+
+    /// `Ok` if every claim held, else an error naming the ones that did not.
+    pub fn into_result(self) -> anyhow::Result<()> {
+        if self.failed.is_empty() {
+            Ok(())
+        } else {
+            anyhow::bail!("claim(s) did not hold: {}", self.failed.join("; "))
+        }
+    }
+}
+
+/// Runs an example's body and turns its outcome into an exit code: an error becomes one line
+/// on stderr (`error: ...` with its causes, `:`-separated) and exit code 1.
+///
+/// Everything the body owns (a container, say) has been dropped, and so cleaned up, by the time
+/// this returns.
+pub async fn run_main(body: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match body.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
