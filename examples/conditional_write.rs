@@ -24,9 +24,12 @@ use serde_json::{Value, json};
 const INDEX: &str = "bank";
 const ACCOUNT: &str = "12345";
 
+const USAGE: &str = "usage: cargo run --example conditional_write (no flags)";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     occ::run_main(async {
+        occ::cli::Args::from_env(USAGE)?.finish()?;
         let cluster = Cluster::connect(Needs::Core).await?;
         println!("Connected to {cluster}\n");
         conditional_write(&cluster, INDEX).await?.into_result()

@@ -26,9 +26,12 @@ use serde_json::{Value, json};
 
 const INDEX: &str = "bank";
 
+const USAGE: &str = "usage: cargo run --example how_occ_works (no flags)";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     occ::run_main(async {
+        occ::cli::Args::from_env(USAGE)?.finish()?;
         let cluster = Cluster::connect(Needs::Core).await?;
         println!("Connected to {cluster}");
         how_occ_works(&cluster, INDEX).await?.into_result()

@@ -22,9 +22,12 @@ use serde_json::json;
 const INDEX: &str = "bank";
 const ACCOUNT: &str = "12345";
 
+const USAGE: &str = "usage: cargo run --example lost_update (no flags)";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     occ::run_main(async {
+        occ::cli::Args::from_env(USAGE)?.finish()?;
         let cluster = Cluster::connect(Needs::Core).await?;
         println!("Connected to {cluster}\n");
         lost_update(&cluster, INDEX).await?.into_result()

@@ -24,9 +24,12 @@ use serde_json::{Value, json};
 const INDEX: &str = "conc_demo";
 const DOC_ID: &str = "1";
 
+const USAGE: &str = "usage: cargo run --example stale_write (no flags)";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     occ::run_main(async {
+        occ::cli::Args::from_env(USAGE)?.finish()?;
         let cluster = Cluster::connect(Needs::Core).await?;
         println!("Connected to {cluster}\n");
         stale_write(&cluster, INDEX).await?.into_result()

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use elasticsearch::http::response::Response;
-use elasticsearch::indices::{IndicesCreateParts, IndicesDeleteParts};
+use elasticsearch::indices::{IndicesCreateParts, IndicesDeleteParts, IndicesGetMappingParts};
 use elasticsearch::{Elasticsearch, GetParts, IndexParts};
 use serde_json::{Value, json};
 
@@ -40,21 +40,43 @@ pub enum Outcome {
     Conflict(Value),
 }
 
-/// Deletes `index` if it exists and creates it anew: one shard, no replicas (a single node could
-/// not place a replica, and one shard keeps every `_seq_no` in one history you can follow).
+/// Marks the indices this book creates, so it never deletes one it did not create.
+const CREATED_BY: &str = "occ-book";
+
+/// Deletes `index` if this book created it, and creates it anew: one shard, no replicas (a single
+/// node could not place a replica, and one shard keeps every `_seq_no` in one history you can
+/// follow).
+///
+/// On your own cluster an index of the same name that this book did not create is left alone,
+/// and this fails instead.
 pub async fn fresh_index(client: &Elasticsearch, index: &str) -> Result<()> {
-    let deleted = client
+    let mapping = client
         .indices()
-        .delete(IndicesDeleteParts::Index(&[index]))
+        .get_mapping(IndicesGetMappingParts::Index(&[index]))
         .send()
         .await?;
-    if !matches!(deleted.status_code().as_u16(), 200 | 404) {
-        bail!("deleting index {index}: HTTP {}", deleted.status_code());
+    if mapping.status_code().is_success() {
+        let body: Value = mapping.json().await?;
+        if body[index]["mappings"]["_meta"]["created_by"] != CREATED_BY {
+            bail!(
+                "index {index:?} exists and was not created by this book; \
+                 not deleting it (use another cluster, or delete it yourself)"
+            );
+        }
+        let deleted = client
+            .indices()
+            .delete(IndicesDeleteParts::Index(&[index]))
+            .send()
+            .await?;
+        expect_success(deleted, &format!("deleting index {index}")).await?;
     }
     let created = client
         .indices()
         .create(IndicesCreateParts::Index(index))
-        .body(json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 } }))
+        .body(json!({
+            "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+            "mappings": { "_meta": { "created_by": CREATED_BY } }
+        }))
         .send()
         .await?;
     expect_success(created, &format!("creating index {index}")).await?;

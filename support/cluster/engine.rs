@@ -49,7 +49,7 @@ pub const OFFICIAL: Engine = Engine {
 pub const SCRIPTING: Engine = Engine {
     slug: "7.10.2-painless",
     version: "7.10.2",
-    java: 11..=17,
+    java: 11..=25,
     kind: Kind::ClusterRunner {
         artifact: "org.codelibs:elasticsearch-cluster-runner:7.10.2.0",
     },

@@ -1,7 +1,7 @@
 //! Finding a Java that can run a given Elasticsearch.
 //!
-//! Elasticsearch 9 needs Java 21 or later; the 7.10 engine used for scripting predates Java 18's
-//! changes to the security manager and wants a Java from 11 to 17. Machines often have several
+//! Elasticsearch 9 needs Java 21 or later; the 7.10 engine used for scripting runs on 11 or later
+//! (checked on 17 and 25). Machines often have several
 //! JDKs, so every usual place is tried and the first one in range wins.
 
 use std::ops::RangeInclusive;

@@ -236,6 +236,7 @@ fn runner_pom(group: &str, name: &str, version: &str) -> String {
   <groupId>occ-book</groupId>
   <artifactId>scripting-engine</artifactId>
   <version>1</version>
+  <packaging>pom</packaging>
   <dependencies>
     <dependency>
       <groupId>{group}</groupId>
@@ -309,7 +310,11 @@ async fn run_quiet(command: &mut Command, name: &str) -> Result<()> {
 
 /// Starts a node of `engine` in the background and waits until it answers health.
 async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> Result<State> {
-    let http_port = free_port()?;
+    let http_port = match engine.kind {
+        Kind::Distribution { .. } => free_port()?,
+        // The runner accepts HTTP ports up to 9299 only.
+        Kind::ClusterRunner { .. } => free_port_in(9201..=9299)?,
+    };
     let transport_port = free_port()?;
     let node = dir.join("node");
     for sub in ["data", "logs", "tmp"] {
@@ -320,9 +325,11 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
         Kind::Distribution { .. } => {
             distribution_command(engine, home, &node, http_port, transport_port)?
         }
-        Kind::ClusterRunner { .. } => runner_command(home, &node, http_port)?,
+        Kind::ClusterRunner { .. } => runner_command(java, home, &node, http_port, transport_port)?,
     };
-    let as_root = unsafe { libc::geteuid() } == 0;
+    // The distribution's launcher refuses root; the runner skips that check.
+    let as_root =
+        unsafe { libc::geteuid() } == 0 && matches!(engine.kind, Kind::Distribution { .. });
     if as_root {
         // Elasticsearch refuses to run as root: run the node as nobody, who must own its files
         // and be able to reach the engine's home.
@@ -436,9 +443,47 @@ fn distribution_command(
 }
 
 /// The codelibs runner: one node in one JVM, with every module on the classpath.
-fn runner_command(home: &Path, node: &Path, http_port: u16) -> Result<Command> {
-    let _ = (home, node, http_port);
-    bail!("the scripting engine is not wired yet")
+///
+/// The runner takes few flags: node `i` serves HTTP on `-baseHttpPort + i` (at most 9299), and
+/// other settings come from `node_1/config/elasticsearch.yml` under `-basePath`, which it reads
+/// if present. It runs until killed.
+fn runner_command(
+    java: &java::Java,
+    home: &Path,
+    node: &Path,
+    http_port: u16,
+    transport_port: u16,
+) -> Result<Command> {
+    let config = node.join("node_1/config");
+    fs::create_dir_all(&config)?;
+    fs::write(
+        config.join("elasticsearch.yml"),
+        format!(
+            "# Written by the occ-book support code; rewritten at every start.\n\
+             network.host: 127.0.0.1\n\
+             transport.port: {transport_port}\n\
+             discovery.type: single-node\n\
+             cluster.routing.allocation.disk.threshold_enabled: false\n"
+        ),
+    )?;
+    let tmp = node.join("tmp");
+    let mut command = Command::new(java.home.join("bin/java"));
+    command
+        .args(HEAP.split(' '))
+        .arg("-XX:-UsePerfData")
+        // log4j 2.11 (the version Elasticsearch 7.10 shipped): no message lookups.
+        .arg("-Dlog4j2.formatMsgNoLookups=true")
+        .arg(format!("-Djava.io.tmpdir={}", tmp.display()))
+        .arg(format!("-Djna.tmpdir={}", tmp.display()))
+        .arg("-cp")
+        .arg(home.join("lib/*"))
+        .arg("org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner")
+        .arg("-basePath")
+        .arg(node)
+        .args(["-numOfNode", "1", "-clusterName", "occ-book"])
+        .arg("-baseHttpPort")
+        .arg((http_port - 1).to_string());
+    Ok(command)
 }
 
 /// Answers `GET /_cluster/health?wait_for_status=yellow` within a second?
@@ -459,6 +504,14 @@ pub async fn healthy(client: &elasticsearch::Elasticsearch) -> bool {
 pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// The first port in `range` free on 127.0.0.1.
+fn free_port_in(range: std::ops::RangeInclusive<u16>) -> Result<u16> {
+    range
+        .into_iter()
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .ok_or_else(|| anyhow!("no free port from 9201 to 9299 on 127.0.0.1"))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

@@ -121,24 +121,31 @@ impl Cluster {
         Cluster::connect(needs).await
     }
 
-    /// Whether every node has the Painless script engine (`lang-painless`).
+    /// Whether the cluster runs Painless scripts: asks it to execute `1 + 1`.
+    ///
+    /// Asking is more reliable than reading the module list: an embedded engine lists Painless
+    /// as a plugin class, a full distribution as the module `lang-painless`.
     pub async fn has_scripting(&self) -> Result<bool> {
+        // The typed call for this API is behind the crate's experimental feature; send it raw.
         let response = self
             .client
-            .nodes()
-            .info(elasticsearch::nodes::NodesInfoParts::Metric(&["plugins"]))
-            .filter_path(&["nodes.*.modules.name"])
-            .send()
+            .send(
+                elasticsearch::http::Method::Post,
+                "/_scripts/painless/_execute",
+                elasticsearch::http::headers::HeaderMap::new(),
+                Option::<&()>::None,
+                Some(elasticsearch::http::request::JsonBody::new(
+                    serde_json::json!({ "script": { "source": "1 + 1" } }),
+                )),
+                None,
+            )
             .await
-            .with_context(|| format!("asking {} for its modules", self.url))?;
+            .with_context(|| format!("asking {} to run a Painless script", self.url))?;
+        if !response.status_code().is_success() {
+            return Ok(false);
+        }
         let body: serde_json::Value = response.json().await?;
-        Ok(body["nodes"].as_object().is_some_and(|nodes| {
-            nodes.values().all(|node| {
-                node["modules"]
-                    .as_array()
-                    .is_some_and(|modules| modules.iter().any(|m| m["name"] == "lang-painless"))
-            })
-        }))
+        Ok(body["result"] == "2")
     }
 }
 
