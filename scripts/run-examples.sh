@@ -25,6 +25,7 @@ runs=(
   "stale_write"
   "counter_race"
   "counter_race --strategy server --retry-on-conflict 0"
+  "counter_race --strategy occ --clients 10 --per-client 25"
 )
 
 cargo build --quiet --examples

@@ -1,0 +1,183 @@
+//! The book and its code agree: every include names a region that exists, every internal link
+//! leads somewhere, every chapter points at an example to run, and every saved output still has
+//! the shape its chapter describes.
+//!
+//! The outputs are produced by `scripts/run-examples.sh --record` against a real Elasticsearch;
+//! these checks read them, so a re-recorded output that contradicts the prose fails here.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The chapters: every Markdown file directly in `src/`.
+fn chapters() -> Vec<(PathBuf, String)> {
+    let mut chapters: Vec<_> = fs::read_dir(root().join("src"))
+        .expect("src/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| {
+            let text = fs::read_to_string(&p).expect("chapter text");
+            (p, text)
+        })
+        .collect();
+    chapters.sort();
+    chapters
+}
+
+/// Every `{{#include FILE}}` and `{{#include FILE:ANCHOR}}` in `text`.
+fn includes(text: &str) -> Vec<(String, Option<String>)> {
+    text.match_indices("{{#include ")
+        .filter_map(|(at, _)| {
+            let rest = &text[at + "{{#include ".len()..];
+            let inner = &rest[..rest.find("}}")?];
+            Some(match inner.trim().split_once(':') {
+                Some((file, anchor)) => (file.to_string(), Some(anchor.to_string())),
+                None => (inner.trim().to_string(), None),
+            })
+        })
+        .collect()
+}
+
+/// Every include resolves, and every anchor it names is opened and closed in its file.
+#[test]
+fn every_include_names_an_existing_file_and_anchor() {
+    let mut checked = 0;
+    for (chapter, text) in chapters() {
+        for (file, anchor) in includes(&text) {
+            let path = chapter.parent().unwrap().join(&file);
+            let source = fs::read_to_string(&path)
+                .unwrap_or_else(|_| panic!("{}: includes missing file {file}", chapter.display()));
+            if let Some(anchor) = anchor {
+                assert!(
+                    source.contains(&format!("ANCHOR: {anchor}\n"))
+                        && source.contains(&format!("ANCHOR_END: {anchor}\n")),
+                    "{}: {file} has no anchor {anchor:?}",
+                    chapter.display()
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} includes found: is the book there?");
+}
+
+/// Links to other chapters (`[text](chNN-....md#anchor)`) lead to files that exist, and
+/// SUMMARY.md lists every chapter file.
+#[test]
+fn internal_links_resolve_and_summary_lists_every_chapter() {
+    let summary = fs::read_to_string(root().join("src/SUMMARY.md")).unwrap();
+    for (chapter, text) in chapters() {
+        let name = chapter.file_name().unwrap().to_string_lossy().to_string();
+        if name != "SUMMARY.md" {
+            assert!(summary.contains(&format!("({name})")), "SUMMARY.md does not list {name}");
+        }
+        for (at, _) in text.match_indices("](") {
+            let target = &text[at + 2..];
+            let target = &target[..target.find(')').unwrap_or(0)];
+            if target.starts_with("http") || target.starts_with('#') || target.is_empty() {
+                continue;
+            }
+            let file = target.split('#').next().unwrap();
+            assert!(
+                chapter.parent().unwrap().join(file).exists(),
+                "{name}: broken link to {target}"
+            );
+        }
+    }
+}
+
+/// Every chapter points the reader at an example to run.
+#[test]
+fn every_chapter_names_an_example_to_run() {
+    for (chapter, text) in chapters() {
+        let name = chapter.file_name().unwrap().to_string_lossy().to_string();
+        if name == "SUMMARY.md" {
+            continue;
+        }
+        assert!(
+            text.contains("cargo run --example") || text.contains("scripts/run-examples.sh"),
+            "{name} names no example to run"
+        );
+    }
+}
+
+/// The `RESULT {json}` lines of each saved output, by file stem.
+fn saved_results() -> BTreeMap<String, Vec<Value>> {
+    let dir = root().join("src/outputs");
+    let mut results = BTreeMap::new();
+    for entry in fs::read_dir(&dir).expect("src/outputs/").flatten() {
+        let path = entry.path();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("$ cargo run --example "),
+            "{} does not start with the command that made it",
+            path.display()
+        );
+        let lines: Vec<Value> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("RESULT "))
+            .map(|json| serde_json::from_str(json).expect("RESULT line is JSON"))
+            .collect();
+        assert!(!lines.is_empty(), "{} has no RESULT line", path.display());
+        for line in &lines {
+            assert!(line["server_version"].is_string(), "{}: no server_version", path.display());
+            assert!(line["cluster"].is_string(), "{}: no cluster path", path.display());
+        }
+        assert!(!text.contains("CLAIM FAILED"), "{} records a failed claim", path.display());
+        results.insert(path.file_stem().unwrap().to_string_lossy().to_string(), lines);
+    }
+    results
+}
+
+/// The saved outputs say what the chapters say: the bank loses A's withdrawal without OCC and
+/// keeps it with OCC, the stale write is a 409, the race loses updates without OCC and counts
+/// exactly 250 with it, server-side or client-side.
+#[test]
+fn saved_outputs_have_the_shape_the_chapters_describe() {
+    let results = saved_results();
+    let one = |name: &str| -> &Value {
+        let lines = results.get(name).unwrap_or_else(|| panic!("no saved output {name}.txt"));
+        assert_eq!(lines.len(), 1, "{name}: one RESULT line expected");
+        &lines[0]
+    };
+
+    let lost = one("lost_update");
+    assert_eq!((lost["expected"].as_i64(), lost["final"].as_i64()), (Some(300), Some(500)));
+
+    let kept = one("conditional_write");
+    assert_eq!((kept["expected"].as_i64(), kept["final"].as_i64()), (Some(300), Some(300)));
+    assert_eq!(kept["conflict_status"], 409);
+    assert_eq!(kept["conflict_type"], "version_conflict_engine_exception");
+
+    let stale = one("stale_write");
+    assert_eq!(stale["final"], 2);
+    assert_eq!(stale["conflict_status"], 409);
+    assert_eq!(stale["conflict_type"], "version_conflict_engine_exception");
+
+    assert_eq!(one("how_occ_works")["held"], true);
+
+    let race = &results["counter_race"];
+    let by_strategy = |s: &str| race.iter().find(|r| r["strategy"] == s).unwrap_or_else(|| panic!("no {s} run"));
+    let none = by_strategy("none");
+    assert_eq!((none["clients"].as_u64(), none["per_client"].as_u64()), (Some(5), Some(50)));
+    assert!(none["final"].as_u64().unwrap() < 250, "without OCC the counter must end below 250");
+    assert_eq!(none["acknowledged"], 250);
+    for strategy in ["occ", "server"] {
+        let run = by_strategy(strategy);
+        assert_eq!(run["final"], 250, "{strategy}");
+        assert_eq!(run["acknowledged"], 250, "{strategy}");
+        assert_eq!(run["failed"], 0, "{strategy}");
+    }
+    assert!(by_strategy("occ")["conflicts"].as_u64().unwrap() > 0, "the OCC run saw no conflict");
+
+    let no_retries = one("counter_race_strategy_server_retryonconflict_0");
+    assert_eq!(no_retries["retry_on_conflict"], 0);
+    assert_eq!(no_retries["final"], no_retries["acknowledged"]);
+}
