@@ -65,7 +65,10 @@ fn every_include_names_an_existing_file_and_anchor() {
             checked += 1;
         }
     }
-    assert!(checked > 10, "only {checked} includes found: is the book there?");
+    assert!(
+        checked > 10,
+        "only {checked} includes found: is the book there?"
+    );
 }
 
 /// Links to other chapters (`[text](chNN-....md#anchor)`) lead to files that exist, and
@@ -76,7 +79,10 @@ fn internal_links_resolve_and_summary_lists_every_chapter() {
     for (chapter, text) in chapters() {
         let name = chapter.file_name().unwrap().to_string_lossy().to_string();
         if name != "SUMMARY.md" {
-            assert!(summary.contains(&format!("({name})")), "SUMMARY.md does not list {name}");
+            assert!(
+                summary.contains(&format!("({name})")),
+                "SUMMARY.md does not list {name}"
+            );
         }
         for (at, _) in text.match_indices("](") {
             let target = &text[at + 2..];
@@ -127,11 +133,26 @@ fn saved_results() -> BTreeMap<String, Vec<Value>> {
             .collect();
         assert!(!lines.is_empty(), "{} has no RESULT line", path.display());
         for line in &lines {
-            assert!(line["server_version"].is_string(), "{}: no server_version", path.display());
-            assert!(line["cluster"].is_string(), "{}: no cluster path", path.display());
+            assert!(
+                line["server_version"].is_string(),
+                "{}: no server_version",
+                path.display()
+            );
+            assert!(
+                line["cluster"].is_string(),
+                "{}: no cluster path",
+                path.display()
+            );
         }
-        assert!(!text.contains("CLAIM FAILED"), "{} records a failed claim", path.display());
-        results.insert(path.file_stem().unwrap().to_string_lossy().to_string(), lines);
+        assert!(
+            !text.contains("CLAIM FAILED"),
+            "{} records a failed claim",
+            path.display()
+        );
+        results.insert(
+            path.file_stem().unwrap().to_string_lossy().to_string(),
+            lines,
+        );
     }
     results
 }
@@ -143,16 +164,24 @@ fn saved_results() -> BTreeMap<String, Vec<Value>> {
 fn saved_outputs_have_the_shape_the_chapters_describe() {
     let results = saved_results();
     let one = |name: &str| -> &Value {
-        let lines = results.get(name).unwrap_or_else(|| panic!("no saved output {name}.txt"));
+        let lines = results
+            .get(name)
+            .unwrap_or_else(|| panic!("no saved output {name}.txt"));
         assert_eq!(lines.len(), 1, "{name}: one RESULT line expected");
         &lines[0]
     };
 
     let lost = one("lost_update");
-    assert_eq!((lost["expected"].as_i64(), lost["final"].as_i64()), (Some(300), Some(500)));
+    assert_eq!(
+        (lost["expected"].as_i64(), lost["final"].as_i64()),
+        (Some(300), Some(500))
+    );
 
     let kept = one("conditional_write");
-    assert_eq!((kept["expected"].as_i64(), kept["final"].as_i64()), (Some(300), Some(300)));
+    assert_eq!(
+        (kept["expected"].as_i64(), kept["final"].as_i64()),
+        (Some(300), Some(300))
+    );
     assert_eq!(kept["conflict_status"], 409);
     assert_eq!(kept["conflict_type"], "version_conflict_engine_exception");
 
@@ -164,10 +193,20 @@ fn saved_outputs_have_the_shape_the_chapters_describe() {
     assert_eq!(one("how_occ_works")["held"], true);
 
     let race = &results["counter_race"];
-    let by_strategy = |s: &str| race.iter().find(|r| r["strategy"] == s).unwrap_or_else(|| panic!("no {s} run"));
+    let by_strategy = |s: &str| {
+        race.iter()
+            .find(|r| r["strategy"] == s)
+            .unwrap_or_else(|| panic!("no {s} run"))
+    };
     let none = by_strategy("none");
-    assert_eq!((none["clients"].as_u64(), none["per_client"].as_u64()), (Some(5), Some(50)));
-    assert!(none["final"].as_u64().unwrap() < 250, "without OCC the counter must end below 250");
+    assert_eq!(
+        (none["clients"].as_u64(), none["per_client"].as_u64()),
+        (Some(5), Some(50))
+    );
+    assert!(
+        none["final"].as_u64().unwrap() < 250,
+        "without OCC the counter must end below 250"
+    );
     assert_eq!(none["acknowledged"], 250);
     for strategy in ["occ", "server"] {
         let run = by_strategy(strategy);
@@ -175,7 +214,10 @@ fn saved_outputs_have_the_shape_the_chapters_describe() {
         assert_eq!(run["acknowledged"], 250, "{strategy}");
         assert_eq!(run["failed"], 0, "{strategy}");
     }
-    assert!(by_strategy("occ")["conflicts"].as_u64().unwrap() > 0, "the OCC run saw no conflict");
+    assert!(
+        by_strategy("occ")["conflicts"].as_u64().unwrap() > 0,
+        "the OCC run saw no conflict"
+    );
 
     let no_retries = one("counter_race_strategy_server_retryonconflict_0");
     assert_eq!(no_retries["retry_on_conflict"], 0);

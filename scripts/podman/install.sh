@@ -25,9 +25,12 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages: podman + runc (runtime), debootstrap (image rootfs),
 # unzip (Elasticsearch zip), maven (artifact download), curl (health checks),
-# uidmap/slirp4netns/fuse-overlayfs are pulled in by podman as needed.
+# javac (compiles the 7.10.2 image's small runner main),
+# flock (build lock). --no-install-recommends: podman then brings conmon,
+# containers-common and CNI plugins but not crun (which fails here anyway).
 need=()
-for pair in podman:podman runc:runc debootstrap:debootstrap unzip:unzip mvn:maven curl:curl; do
+for pair in podman:podman runc:runc debootstrap:debootstrap unzip:unzip mvn:maven curl:curl \
+            javac:openjdk-17-jdk-headless flock:util-linux; do
   cmd="${pair%%:*}"; pkg="${pair#*:}"
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -37,7 +40,7 @@ if [ "${#need[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
   log "packages installed"
 else
-  log "podman, runc, debootstrap, unzip, maven, curl already present"
+  log "podman, runc, debootstrap, unzip, maven, curl, javac already present"
 fi
 
 mkdir -p "$OCC_PODMAN_DIR"
