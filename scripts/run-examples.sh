@@ -24,7 +24,7 @@ runs=(
   "how_occ_works"
   "stale_write"
   "counter_race"
-  "counter_race --strategy server --retry-on-conflict 0"
+  "counter_race --strategy server --retry-on-conflict 0 --max-attempts 1"
   "counter_race --strategy occ --clients 10 --per-client 25"
 )
 

@@ -219,7 +219,13 @@ fn saved_outputs_have_the_shape_the_chapters_describe() {
         "the OCC run saw no conflict"
     );
 
-    let no_retries = one("counter_race_strategy_server_retryonconflict_0");
+    let no_retries = one("counter_race_strategy_server_retryonconflict_0_maxattempts_1");
     assert_eq!(no_retries["retry_on_conflict"], 0);
+    assert_eq!(no_retries["max_attempts"], 1);
     assert_eq!(no_retries["final"], no_retries["acknowledged"]);
+    assert_eq!(
+        no_retries["acknowledged"].as_u64().unwrap() + no_retries["failed"].as_u64().unwrap(),
+        250,
+        "every increment is either acknowledged or reported as given up"
+    );
 }

@@ -27,14 +27,21 @@ use super::{Cluster, Needs, Source, local, url};
 
 /// Label on every container this project starts, so leftovers can be found and removed.
 pub const LABEL: &str = "occ-book";
-/// How long a container may take from start to healthy.
-const START_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long the engine may take to answer a ping before we call it unreachable.
 const PING_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A running container; removed when the last [`Cluster`] holding it is dropped.
 pub struct Running {
     _container: ContainerAsync<GenericImage>,
+}
+
+/// Whether the engine already has `image` (within the ping timeout).
+async fn image_present(image: &str) -> bool {
+    let check = async {
+        let docker = docker_client_instance().await.ok()?;
+        docker.inspect_image(image).await.ok()
+    };
+    matches!(tokio::time::timeout(PING_TIMEOUT, check).await, Ok(Some(_)))
 }
 
 /// `Ok` if a container engine answers (Docker's socket, or `DOCKER_HOST`); otherwise why not.
@@ -69,6 +76,13 @@ pub fn image_for(needs: Needs) -> String {
 pub async fn connect(needs: Needs) -> Result<Cluster> {
     engine_answers().await?;
     let image = image_for(needs);
+    let timeout = super::start_timeout();
+    if !image_present(&image).await {
+        // Docker pulls it on start; a local-only engine (Podman here) has to have it built.
+        say(format!(
+            "image {image} is not here yet; the engine will pull it (first run only)"
+        ));
+    }
     let (name, tag) = image
         .rsplit_once(':')
         .filter(|(_, tag)| !tag.contains('/'))
@@ -86,15 +100,19 @@ pub async fn connect(needs: Needs) -> Result<Cluster> {
         9300
     };
 
-    let mut request = GenericImage::new(name, tag)
-        .with_exposed_port(ContainerPort::Tcp(http_port))
-        .with_wait_for(WaitFor::Nothing)
+    // Readiness is checked below over 127.0.0.1 (the one address this project may contact),
+    // not by testcontainers: inside some sandboxes it would use a bridge address instead.
+    let mut base = GenericImage::new(name, tag).with_wait_for(WaitFor::Nothing);
+    if !host_network {
+        base = base.with_exposed_port(ContainerPort::Tcp(9200));
+    }
+    let mut request = base
         .with_label(LABEL, "true")
         .with_env_var("discovery.type", "single-node")
         .with_env_var("xpack.security.enabled", "false")
         .with_env_var("cluster.routing.allocation.disk.threshold_enabled", "false")
         .with_env_var("ES_JAVA_OPTS", local::HEAP)
-        .with_startup_timeout(START_TIMEOUT);
+        .with_startup_timeout(timeout);
     if host_network {
         request = request
             .with_env_var("network.host", "127.0.0.1")
@@ -131,10 +149,15 @@ pub async fn connect(needs: Needs) -> Result<Cluster> {
             if local::healthy(&client).await {
                 break;
             }
-            if started.elapsed() > START_TIMEOUT {
+            if !container.is_running().await.unwrap_or(false) {
+                print_logs(&container).await;
+                bail!("container {image} exited while starting; the end of its log is above");
+            }
+            if started.elapsed() > timeout {
                 print_logs(&container).await;
                 bail!(
-                    "container {image} did not become healthy within {START_TIMEOUT:?}; the end of its log is above"
+                    "container {image} did not become healthy within {}s; the end of its log is above",
+                    timeout.as_secs()
                 );
             }
             tokio::time::sleep(Duration::from_millis(500)).await;

@@ -32,8 +32,6 @@ use super::{Cluster, Needs, Source, java, url};
 
 /// The heap every local node gets: enough for the book, small enough for a laptop.
 pub const HEAP: &str = "-Xms512m -Xmx512m";
-/// How long a node may take from launch to answering health (a cold JVM on 2 busy cores).
-const START_TIMEOUT: Duration = Duration::from_secs(240);
 /// How long Maven may take to download an engine.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 /// uid/gid of `nobody`, who runs the node when we are root.
@@ -391,12 +389,13 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
             let _ = &shown;
             return Ok(state);
         }
-        if started.elapsed() > START_TIMEOUT {
+        if started.elapsed() > super::start_timeout() {
             child.start_kill().ok();
             print_tail(&console);
             bail!(
-                "Elasticsearch {} did not answer within {START_TIMEOUT:?}; the end of {} is above",
+                "Elasticsearch {} did not answer within {}s; the end of {} is above",
                 engine.version,
+                super::start_timeout().as_secs(),
                 console.display()
             );
         }

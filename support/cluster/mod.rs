@@ -149,6 +149,16 @@ impl Cluster {
     }
 }
 
+/// How long a node may take from launch to healthy: `OCC_START_TIMEOUT_SECS`, or 240 seconds
+/// (a cold JVM on two busy cores takes 10 to 40).
+pub fn start_timeout() -> std::time::Duration {
+    let secs = std::env::var("OCC_START_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(240);
+    std::time::Duration::from_secs(secs)
+}
+
 /// `OCC_CLUSTER`, if set: which path to use instead of choosing.
 fn forced_path() -> Result<Option<Source>> {
     match std::env::var("OCC_CLUSTER").as_deref() {

@@ -1,0 +1,125 @@
+//! The readers' default path, testcontainers, run for real.
+//!
+//! These tests need a container engine, so they are `#[ignore]`d in a plain `cargo test`.
+//! CI runs them against Podman (`scripts/podman/`) with
+//! `cargo test --test container_path -- --ignored`; with Docker, run the same command.
+//!
+//! They run the example binaries as a reader would, with `OCC_CLUSTER=container`, and then ask
+//! the engine itself whether any container of this project is left.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
+use testcontainers::core::client::docker_client_instance;
+
+/// The race example's binary, built by Cargo on first use.
+fn example(name: &str) -> std::path::PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --example {name} failed");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
+    std::path::Path::new(&target)
+        .join("debug/examples")
+        .join(name)
+}
+
+/// Containers labelled as this project's, running or not.
+async fn leftovers() -> Vec<String> {
+    let docker = docker_client_instance().await.expect("a container engine");
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![occ::cluster::container::LABEL.to_string()],
+    )]);
+    let options = ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    docker
+        .list_containers(Some(options))
+        .await
+        .expect("listing containers")
+        .into_iter()
+        .map(|c| format!("{:?} {:?}", c.id, c.image))
+        .collect()
+}
+
+/// On containers started by testcontainers, the race's three claims hold (the example exits 0
+/// with three `RESULT` lines from the container path: none below 250, occ and server exactly
+/// 250), and when it is done no container of the project is left.
+#[tokio::test]
+#[ignore = "needs a container engine; CI runs it against Podman"]
+async fn race_claims_hold_on_containers_and_none_is_left_behind() {
+    assert!(
+        leftovers().await.is_empty(),
+        "containers left from before: {:?}",
+        leftovers().await
+    );
+    let output = Command::new(example("counter_race"))
+        .env("OCC_CLUSTER", "container")
+        .env_remove("ELASTICSEARCH_URL")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("the example runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "a claim failed on the container path"
+    );
+    let results: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .map(|j| serde_json::from_str(j).expect("json"))
+        .collect();
+    assert_eq!(results.len(), 3);
+    for result in &results {
+        assert_eq!(result["cluster"], "container", "{result}");
+        let (final_count, expected) = (result["final"].as_u64(), result["expected"].as_u64());
+        match result["strategy"].as_str() {
+            Some("none") => assert!(final_count < expected, "{result}"),
+            _ => assert_eq!(final_count, expected, "{result}"),
+        }
+    }
+    assert!(
+        leftovers().await.is_empty(),
+        "left behind: {:?}",
+        leftovers().await
+    );
+}
+
+/// A container that is not healthy in time gives one clear error line, after the end of its
+/// log, and is removed all the same.
+#[tokio::test]
+#[ignore = "needs a container engine; CI runs it against Podman"]
+async fn a_container_not_healthy_in_time_is_reported_with_its_log() {
+    let started = Instant::now();
+    let output = Command::new(example("stale_write"))
+        .env("OCC_CLUSTER", "container")
+        .env("OCC_START_TIMEOUT_SECS", "5")
+        .env_remove("ELASTICSEARCH_URL")
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stderr}");
+    assert_eq!(output.status.code(), Some(1));
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: container ") && last.contains("did not become healthy within 5s"),
+        "{last}"
+    );
+    assert!(
+        stderr.contains("  container| "),
+        "no log lines before the error"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(
+        leftovers().await.is_empty(),
+        "left behind: {:?}",
+        leftovers().await
+    );
+}
