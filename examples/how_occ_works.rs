@@ -148,7 +148,7 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
     println!();
     report::result(json!({
         "example": "how_occ_works",
-        "claims": 7,
+        "claims": claims.checked(),
         "held": claims.all_hold(),
         "server_version": cluster.version,
         "cluster": cluster.source.to_string(),

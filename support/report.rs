@@ -17,6 +17,7 @@ pub fn result(fields: Value) {
 /// example exits non-zero if any failed, so CI notices when the book stops telling the truth.
 #[derive(Debug, Default)]
 pub struct Claims {
+    checked: usize,
     failed: Vec<String>,
 }
 
@@ -28,12 +29,18 @@ impl Claims {
     /// Records the claim `what`; `holds` is whether the run bore it out.
     pub fn check(&mut self, holds: bool, what: impl Into<String>) {
         let what = what.into();
+        self.checked += 1;
         if holds {
             println!("claim holds: {what}");
         } else {
             println!("CLAIM FAILED: {what}");
             self.failed.push(what);
         }
+    }
+
+    /// How many claims were checked.
+    pub fn checked(&self) -> usize {
+        self.checked
     }
 
     pub fn all_hold(&self) -> bool {
