@@ -23,8 +23,8 @@ impl Default for Backoff {
     fn default() -> Backoff {
         Backoff {
             max_attempts: 50,
-            base: Duration::from_millis(2),
-            cap: Duration::from_millis(100),
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(40),
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use occ::cluster::{engine, local};
+use occ::cluster::{engine, local, url};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,17 +29,16 @@ async fn run() -> Result<()> {
         match command {
             "status" => match local::read_state(&dir) {
                 Some(state) if local::alive(state.pid) => println!(
-                    "Elasticsearch {} running at {} (pid {})",
-                    state.version, state.url, state.pid
+                    "{} running at {} (pid {})",
+                    engine.slug,
+                    url::client_for(&state.url)?.1,
+                    state.pid
                 ),
-                _ => println!("Elasticsearch {} not running", engine.version),
+                _ => println!("{} not running", engine.slug),
             },
             "stop" => match local::stop(&dir).await? {
-                Some(state) => println!(
-                    "stopped Elasticsearch {} at {} (pid {})",
-                    state.version, state.url, state.pid
-                ),
-                None => println!("Elasticsearch {} was not running", engine.version),
+                Some(state) => println!("stopped {} (pid {})", engine.slug, state.pid),
+                None => println!("{} was not running", engine.slug),
             },
             other => {
                 bail!("unknown command {other:?}; usage: cargo run --bin cluster -- status|stop")

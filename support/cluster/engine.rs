@@ -25,6 +25,19 @@ pub struct Engine {
     /// Java majors that run it.
     pub java: RangeInclusive<u32>,
     pub kind: Kind,
+    pub security: Security,
+}
+
+/// Whether the node asks for credentials.
+#[derive(Debug)]
+pub enum Security {
+    /// No security: a loopback-only demo node (see the book's appendix on why).
+    Off,
+    /// Security on, with one superuser in the file realm.
+    Basic {
+        user: &'static str,
+        password: &'static str,
+    },
 }
 
 #[derive(Debug)]
@@ -43,6 +56,18 @@ pub const OFFICIAL: Engine = Engine {
     kind: Kind::Distribution {
         artifact: "org.elasticsearch.distribution.integ-test-zip:elasticsearch:9.5.4:zip",
     },
+    security: Security::Off,
+};
+
+/// The official release with security on, for the tests of wrong and right credentials.
+/// The credentials are fixed and public: the node listens on 127.0.0.1 only and holds nothing.
+pub const SECURED: Engine = Engine {
+    slug: "9.5.4-secured",
+    security: Security::Basic {
+        user: "occ-book",
+        password: "occ-book-secret",
+    },
+    ..OFFICIAL
 };
 
 /// The newest Elasticsearch with `lang-painless` on Maven Central.
@@ -53,6 +78,7 @@ pub const SCRIPTING: Engine = Engine {
     kind: Kind::ClusterRunner {
         artifact: "org.codelibs:elasticsearch-cluster-runner:7.10.2.0",
     },
+    security: Security::Off,
 };
 
 /// The official image readers with Docker get, for everything (it has every module).
@@ -67,4 +93,24 @@ pub fn local_engine(needs: Needs) -> &'static Engine {
 }
 
 /// Every engine the local path may have started (for `cargo run --bin cluster -- stop`).
-pub const ALL: [&Engine; 2] = [&OFFICIAL, &SCRIPTING];
+pub const ALL: [&Engine; 3] = [&OFFICIAL, &SCRIPTING, &SECURED];
+
+impl Engine {
+    /// Where its files are unpacked, shared by the engines built from the same download.
+    pub fn home_name(&self) -> String {
+        match self.kind {
+            Kind::Distribution { .. } => format!("elasticsearch-{}", self.version),
+            Kind::ClusterRunner { .. } => format!("cluster-runner-{}", self.version),
+        }
+    }
+
+    /// The URL of a node of this engine on `port`, with its credentials if it has any.
+    pub fn url(&self, port: u16) -> String {
+        match self.security {
+            Security::Off => format!("http://127.0.0.1:{port}"),
+            Security::Basic { user, password } => {
+                format!("http://{user}:{password}@127.0.0.1:{port}")
+            }
+        }
+    }
+}

@@ -2,15 +2,15 @@
 //! reused by every later run until `cargo run --bin cluster -- stop`.
 //!
 //! Everything lives under one cache directory (`.elasticsearch/` in the repository, or
-//! `OCC_CACHE_DIR`), one folder per engine:
+//! `OCC_CACHE_DIR`), one folder per engine ([`engine::ALL`]):
 //!
 //! ```text
 //! .elasticsearch/
-//!   downloads/                what Maven fetched (kept, so a restart needs no network)
-//!   9.5.4/home/               the unpacked distribution
-//!   9.5.4/node/               config, data, logs and tmp of the running node
-//!   9.5.4/state.json          pid, URL and version of the running node
-//!   9.5.4/lock                held while a process installs or starts this engine
+//!   downloads/                    what Maven fetched (kept, so a restart needs no network)
+//!   dist/elasticsearch-9.5.4/     the unpacked distribution, shared by the engines that use it
+//!   9.5.4/node/                   config, data, logs and tmp of the running node
+//!   9.5.4/state.json              pid, URL and version of the running node
+//!   9.5.4/lock                    held while a process starts this engine
 //! ```
 //!
 //! Elasticsearch refuses to run as root. When the examples run as root (as CI does here), the
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use super::engine::{self, Engine, Kind};
+use super::engine::{self, Engine, Kind, Security};
 use super::progress::{Ticker, say};
 use super::{Cluster, Needs, Source, java, url};
 
@@ -47,7 +47,11 @@ pub struct State {
 
 /// Connects to the local node for `needs`, installing and starting it if it is not running.
 pub async fn connect(needs: Needs) -> Result<Cluster> {
-    let engine = engine::local_engine(needs);
+    ensure(engine::local_engine(needs)).await
+}
+
+/// Connects to the local node of `engine`, installing and starting it if it is not running.
+pub async fn ensure(engine: &Engine) -> Result<Cluster> {
     let dir = engine_dir(engine)?;
     if let Some(cluster) = reuse(&dir).await {
         return Ok(cluster);
@@ -60,7 +64,7 @@ pub async fn connect(needs: Needs) -> Result<Cluster> {
         return Ok(cluster);
     }
     let java = java::find(&engine.java)?;
-    let home = install(engine, &dir).await?;
+    let home = install(engine).await?;
     let state = start(engine, &dir, &home, &java).await?;
     let cluster = cluster_for(&state).await?;
     write_state(&dir, &state)?;
@@ -154,15 +158,22 @@ async fn lock(path: &Path) -> Result<fs::File> {
         .context("locking the cache directory")
 }
 
-/// Makes sure the engine is unpacked under `dir/home`, downloading it first if needed.
-async fn install(engine: &Engine, dir: &Path) -> Result<PathBuf> {
-    let home = dir.join("home");
+/// Makes sure the engine is unpacked under `dist/`, downloading it first if needed.
+async fn install(engine: &Engine) -> Result<PathBuf> {
+    let dist = cache_dir().join("dist");
+    fs::create_dir_all(&dist)?;
+    let home = dist.join(engine.home_name());
+    if home.join(".complete").exists() {
+        return Ok(home);
+    }
+    // Engines that share a download (the secured node and the plain one) unpack it once.
+    let _lock = lock(&dist.join(format!("{}.lock", engine.home_name()))).await?;
     if home.join(".complete").exists() {
         return Ok(home);
     }
     let downloads = cache_dir().join("downloads");
     fs::create_dir_all(&downloads)?;
-    let partial = dir.join("home.partial");
+    let partial = dist.join(format!("{}.partial", engine.home_name()));
     if partial.exists() {
         fs::remove_dir_all(&partial)?;
     }
@@ -321,7 +332,7 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
     let console = node.join("logs/console.log");
     let mut command = match &engine.kind {
         Kind::Distribution { .. } => {
-            distribution_command(engine, home, &node, http_port, transport_port)?
+            distribution_command(engine, java, home, &node, http_port, transport_port).await?
         }
         Kind::ClusterRunner { .. } => runner_command(java, home, &node, http_port, transport_port)?,
     };
@@ -360,7 +371,7 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
     let pid = child.id().context("the node exited at once")?;
     let state = State {
         pid,
-        url: format!("http://127.0.0.1:{http_port}"),
+        url: engine.url(http_port),
         version: engine.version.to_string(),
     };
     let started = Instant::now();
@@ -404,8 +415,9 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
 }
 
 /// `bin/elasticsearch` with a config directory of our own.
-fn distribution_command(
+async fn distribution_command(
     engine: &Engine,
+    java: &java::Java,
     home: &Path,
     node: &Path,
     http_port: u16,
@@ -422,17 +434,36 @@ fn distribution_command(
          http.port: {http_port}\n\
          transport.port: {transport_port}\n\
          discovery.type: single-node\n\
-         # A local demo with no users: security off (never do this on a shared network).\n\
-         xpack.security.enabled: false\n\
+         {security}\
          # Laptops with full disks would otherwise turn the indices read-only.\n\
          cluster.routing.allocation.disk.threshold_enabled: false\n\
          path.data: {data}\n\
          path.logs: {logs}\n",
         slug = engine.slug,
+        security = match engine.security {
+            Security::Off =>
+                "# A local demo with no users: security off (never on a shared network).\n\
+                 xpack.security.enabled: false\n",
+            // Security on, over plain HTTP: enough to check credentials on loopback.
+            Security::Basic { .. } =>
+                "xpack.security.enabled: true\n\
+                 xpack.security.http.ssl.enabled: false\n\
+                 xpack.security.transport.ssl.enabled: false\n",
+        },
         data = node.join("data").display(),
         logs = node.join("logs").display(),
     );
     fs::write(config.join("elasticsearch.yml"), settings)?;
+    if let Security::Basic { user, password } = engine.security {
+        run_quiet(
+            Command::new(home.join("bin/elasticsearch-users"))
+                .args(["useradd", user, "-p", password, "-r", "superuser"])
+                .env("ES_PATH_CONF", &config)
+                .env("ES_JAVA_HOME", &java.home),
+            "elasticsearch-users useradd",
+        )
+        .await?;
+    }
     let mut command = Command::new(home.join("bin/elasticsearch"));
     command
         .env("ES_PATH_CONF", &config)
