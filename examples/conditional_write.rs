@@ -28,11 +28,8 @@ const USAGE: &str = "usage: cargo run --example conditional_write (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_main(async {
-        occ::cli::Args::from_env(USAGE)?.finish()?;
-        let cluster = Cluster::connect(Needs::Core).await?;
-        println!("Connected to {cluster}\n");
-        conditional_write(&cluster, INDEX).await?.into_result()
+    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+        conditional_write(&cluster, INDEX).await
     })
     .await
 }
@@ -144,19 +141,20 @@ async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Claims> {
         .iter()
         .filter(|o| matches!(o, Outcome::Written(_)))
         .count();
-    report::result(json!({
-        "example": "conditional_write",
-        "strategy": "occ",
-        "expected": expected,
-        "final": final_balance,
-        "acknowledged": acknowledged,
-        "conflicts": 1,
-        "conflict_status": 409,
-        "conflict_type": conflict["type"],
-        "server_version": cluster.version,
-        "cluster": cluster.source.to_string(),
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-    }));
+    report::result(
+        cluster,
+        started.elapsed(),
+        json!({
+            "example": "conditional_write",
+            "strategy": "occ",
+            "expected": expected,
+            "final": final_balance,
+            "acknowledged": acknowledged,
+            "conflicts": 1,
+            "conflict_status": 409,
+            "conflict_type": conflict["type"],
+        }),
+    );
     claims.check(
         acknowledged == 2,
         "both withdrawals were acknowledged in the end",

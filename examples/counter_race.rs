@@ -212,9 +212,6 @@ async fn run_race(
         "acknowledged": total.acknowledged,
         "conflicts": total.conflicts,
         "failed": total.failed,
-        "server_version": cluster.version,
-        "cluster": cluster.source.to_string(),
-        "elapsed_ms": elapsed.as_millis() as u64,
     });
     match strategy {
         Strategy::None => {}
@@ -224,7 +221,7 @@ async fn run_race(
             result["max_attempts"] = json!(race.backoff.max_attempts);
         }
     }
-    report::result(result);
+    report::result(cluster, elapsed, result);
 
     let defaults = Race::default();
     match strategy {

@@ -30,11 +30,8 @@ const USAGE: &str = "usage: cargo run --example how_occ_works (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_main(async {
-        occ::cli::Args::from_env(USAGE)?.finish()?;
-        let cluster = Cluster::connect(Needs::Core).await?;
-        println!("Connected to {cluster}");
-        how_occ_works(&cluster, INDEX).await?.into_result()
+    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+        how_occ_works(&cluster, INDEX).await
     })
     .await
 }
@@ -146,14 +143,15 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
     );
 
     println!();
-    report::result(json!({
-        "example": "how_occ_works",
-        "claims": claims.checked(),
-        "held": claims.all_hold(),
-        "server_version": cluster.version,
-        "cluster": cluster.source.to_string(),
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-    }));
+    report::result(
+        cluster,
+        started.elapsed(),
+        json!({
+            "example": "how_occ_works",
+            "claims": claims.checked(),
+            "held": claims.all_hold(),
+        }),
+    );
     Ok(claims)
 }
 

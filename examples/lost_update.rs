@@ -26,11 +26,8 @@ const USAGE: &str = "usage: cargo run --example lost_update (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_main(async {
-        occ::cli::Args::from_env(USAGE)?.finish()?;
-        let cluster = Cluster::connect(Needs::Core).await?;
-        println!("Connected to {cluster}\n");
-        lost_update(&cluster, INDEX).await?.into_result()
+    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+        lost_update(&cluster, INDEX).await
     })
     .await
 }
@@ -99,17 +96,18 @@ async fn lost_update(cluster: &Cluster, index: &str) -> Result<Claims> {
         .iter()
         .filter(|w| w["result"] == "updated")
         .count();
-    report::result(json!({
-        "example": "lost_update",
-        "strategy": "none",
-        "expected": expected,
-        "final": final_balance,
-        "acknowledged": acknowledged,
-        "conflicts": 0,
-        "server_version": cluster.version,
-        "cluster": cluster.source.to_string(),
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-    }));
+    report::result(
+        cluster,
+        started.elapsed(),
+        json!({
+            "example": "lost_update",
+            "strategy": "none",
+            "expected": expected,
+            "final": final_balance,
+            "acknowledged": acknowledged,
+            "conflicts": 0,
+        }),
+    );
     let mut claims = Claims::new();
     claims.check(
         acknowledged == 2,

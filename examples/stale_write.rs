@@ -28,11 +28,8 @@ const USAGE: &str = "usage: cargo run --example stale_write (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_main(async {
-        occ::cli::Args::from_env(USAGE)?.finish()?;
-        let cluster = Cluster::connect(Needs::Core).await?;
-        println!("Connected to {cluster}\n");
-        stale_write(&cluster, INDEX).await?.into_result()
+    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+        stale_write(&cluster, INDEX).await
     })
     .await
 }
@@ -98,19 +95,20 @@ async fn stale_write(cluster: &Cluster, index: &str) -> Result<Claims> {
     );
     let counter = doc::read(client, index, DOC_ID).await?.number("counter")?;
     println!("\nThe document holds counter={counter}\n");
-    report::result(json!({
-        "example": "stale_write",
-        "strategy": "occ",
-        "expected": 2,
-        "final": counter,
-        "acknowledged": usize::from(matches!(a, Outcome::Written(_))),
-        "conflicts": usize::from(matches!(b, Outcome::Conflict(_))),
-        "conflict_status": b_status,
-        "conflict_type": conflict["type"],
-        "server_version": cluster.version,
-        "cluster": cluster.source.to_string(),
-        "elapsed_ms": started.elapsed().as_millis() as u64,
-    }));
+    report::result(
+        cluster,
+        started.elapsed(),
+        json!({
+            "example": "stale_write",
+            "strategy": "occ",
+            "expected": 2,
+            "final": counter,
+            "acknowledged": usize::from(matches!(a, Outcome::Written(_))),
+            "conflicts": usize::from(matches!(b, Outcome::Conflict(_))),
+            "conflict_status": b_status,
+            "conflict_type": conflict["type"],
+        }),
+    );
     claims.check(counter == 2, "the document holds A's counter=2, not B's 3");
     Ok(claims)
 }

@@ -24,4 +24,4 @@ pub mod report;
 pub mod retry;
 
 pub use cluster::{Cluster, Needs, Source};
-pub use report::{Claims, run_main};
+pub use report::{Claims, run_example, run_main};

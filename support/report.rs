@@ -3,14 +3,28 @@
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// Prints one machine-readable result line: `RESULT {"example":..., "expected":..., ...}`.
+use crate::cli::Args;
+use crate::{Cluster, Needs};
+
+/// Prints one machine-readable result line: `RESULT {"example":..., "expected":..., ...}`,
+/// with what every result names: the server version that produced it, the path that provided
+/// the cluster, and how long the run took.
 ///
 /// The book's saved outputs and CI read these lines; the prose around them is for people.
-pub fn result(fields: Value) {
-    println!("RESULT {fields}");
+pub fn result(cluster: &Cluster, elapsed: Duration, fields: Value) {
+    let mut line = json!({
+        "server_version": cluster.version,
+        "cluster": cluster.source.to_string(),
+        "elapsed_ms": elapsed.as_millis() as u64,
+    });
+    if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
+    }
+    println!("RESULT {line}");
 }
 
 /// The claims an example makes about what it just saw. Each failed claim is printed; the
@@ -55,6 +69,22 @@ impl Claims {
             anyhow::bail!("claim(s) did not hold: {}", self.failed.join("; "))
         }
     }
+}
+
+/// The whole `main` of an example without flags: refuse any argument, connect to a cluster
+/// that serves `needs`, run `body` on it, and exit non-zero if it failed or a claim did not hold.
+pub async fn run_example<F, Fut>(usage: &str, needs: Needs, body: F) -> ExitCode
+where
+    F: FnOnce(Cluster) -> Fut,
+    Fut: Future<Output = anyhow::Result<Claims>>,
+{
+    run_main(async {
+        Args::from_env(usage)?.finish()?;
+        let cluster = Cluster::connect(needs).await?;
+        println!("Connected to {cluster}\n");
+        body(cluster).await?.into_result()
+    })
+    .await
 }
 
 /// Runs an example's body and turns its outcome into an exit code: an error becomes one line
