@@ -63,6 +63,15 @@ pub async fn ensure(engine: &Engine) -> Result<Cluster> {
     if let Some(cluster) = reuse(&dir).await {
         return Ok(cluster);
     }
+    // A recorded node that is alive but does not answer (hung, or another version) would
+    // otherwise be left running, unrecorded, beside the new one.
+    if let Some(stale) = read_state(&dir).filter(|state| alive(state.pid)) {
+        say(format!(
+            "the recorded node (pid {}) does not answer as Elasticsearch {}; stopping it",
+            stale.pid, engine.version
+        ));
+        stop(&dir).await?;
+    }
     let java = java::find(&engine.java)?;
     let home = install(engine).await?;
     let state = start(engine, &dir, &home, &java).await?;
@@ -115,10 +124,18 @@ fn write_state(dir: &Path, state: &State) -> Result<()> {
     fs::write(dir.join("state.json"), text).context("writing state.json")
 }
 
-/// Whether a process with this pid exists.
+/// Whether the recorded node's process still runs: the pid exists and, where `/proc` can tell,
+/// is an Elasticsearch (after a reboot the pid may belong to anything, which must never be
+/// signalled).
 pub fn alive(pid: u32) -> bool {
     // Signal 0 checks for existence without touching the process.
-    unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+    if unsafe { libc::kill(pid as libc::pid_t, 0) } != 0 {
+        return false;
+    }
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => String::from_utf8_lossy(&cmdline).contains("elasticsearch"),
+        Err(_) => true,
+    }
 }
 
 /// Stops the node recorded in `dir`, if any; returns what it stopped.
@@ -379,7 +396,7 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
         "waiting for Elasticsearch {} to start",
         engine.version
     ));
-    let (client, shown) = url::client_for(&state.url)?;
+    let (client, _) = url::client_for(&state.url)?;
     loop {
         if let Some(status) = child.try_wait()? {
             print_tail(&console);
@@ -397,7 +414,6 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
             ));
             // The node runs on; we only forget the handle.
             drop(child);
-            let _ = &shown;
             return Ok(state);
         }
         if started.elapsed() > super::start_timeout() {
