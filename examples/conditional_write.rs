@@ -64,17 +64,20 @@ async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Claims> {
     let mut claims = Claims::new();
 
     // ANCHOR: interleaving
-    // 1. Both clients read the balance, with the _seq_no and _primary_term of that state.
+    // 1. Both clients read the balance, with the _seq_no and _primary_term
+    //    of that state.
     let seen_by_a = doc::read(&client_a, index, ACCOUNT).await?;
     let seen_by_b = doc::read(&client_b, index, ACCOUNT).await?;
 
     // 2. A writes first, on the condition that the account is still as A read it.
     let a_new_balance = seen_by_a.number("balance")? - 200;
-    let a_outcome = withdraw_if_unchanged(&client_a, index, &seen_by_a, a_new_balance).await?;
+    let a_outcome =
+        withdraw_if_unchanged(&client_a, index, &seen_by_a, a_new_balance).await?;
 
     // 3. B writes on the same condition, which no longer holds.
     let b_new_balance = seen_by_b.number("balance")? - 500;
-    let b_outcome = withdraw_if_unchanged(&client_b, index, &seen_by_b, b_new_balance).await?;
+    let b_outcome =
+        withdraw_if_unchanged(&client_b, index, &seen_by_b, b_new_balance).await?;
     // ANCHOR_END: interleaving
 
     println!(
@@ -119,7 +122,9 @@ async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Claims> {
     // 4. B reads again and applies its withdrawal to what is there now.
     let seen_again = doc::read(&client_b, index, ACCOUNT).await?;
     let b_retry_balance = seen_again.number("balance")? - 500;
-    let b_retry = withdraw_if_unchanged(&client_b, index, &seen_again, b_retry_balance).await?;
+    let b_retry =
+        withdraw_if_unchanged(&client_b, index, &seen_again, b_retry_balance)
+            .await?;
     // ANCHOR_END: retry
 
     println!(

@@ -102,10 +102,15 @@ async fn main() -> ExitCode {
     occ::run_main(async {
         let mut args = Args::from_env(USAGE)?;
         let defaults = Race::default();
-        let strategy = args.choice("strategy", "all", &["all", "none", "occ", "server"])?;
+        let strategy =
+            args.choice("strategy", "all", &["all", "none", "occ", "server"])?;
         let race = Race {
             clients: args.number("clients", defaults.clients, 1..=100)?,
-            per_client: args.number("per-client", defaults.per_client, 1..=10_000)?,
+            per_client: args.number(
+                "per-client",
+                defaults.per_client,
+                1..=10_000,
+            )?,
             backoff: Backoff {
                 max_attempts: args.number(
                     "max-attempts",
@@ -172,11 +177,16 @@ async fn run_race(
             let mut tally = Tally::default();
             for _ in 0..race.per_client {
                 tally += match strategy {
-                    Strategy::None => increment_without_occ(&client, &index).await?,
-                    Strategy::Occ => increment_with_occ(&client, &index, race.backoff).await?,
+                    Strategy::None => {
+                        increment_without_occ(&client, &index).await?
+                    }
+                    Strategy::Occ => {
+                        increment_with_occ(&client, &index, race.backoff).await?
+                    }
                     Strategy::Server => {
                         let retries = race.retry_on_conflict;
-                        increment_on_server(&client, &index, retries, race.backoff).await?
+                        increment_on_server(&client, &index, retries, race.backoff)
+                            .await?
                     }
                 };
             }
@@ -228,7 +238,9 @@ async fn run_race(
         Strategy::None if race.clients > 1 => {
             claims.check(
                 total.acknowledged == expected,
-                format!("none: every one of the {expected} writes was acknowledged"),
+                format!(
+                    "none: every one of the {expected} writes was acknowledged"
+                ),
             );
             claims.check(
                 final_count < expected,
@@ -270,8 +282,12 @@ async fn run_race(
 }
 
 // ANCHOR: none
-/// GET, add one, write back unconditionally: the read-modify-write that loses updates.
-async fn increment_without_occ(client: &Elasticsearch, index: &str) -> Result<Tally> {
+/// GET, add one, write back unconditionally: the read-modify-write that
+/// loses updates.
+async fn increment_without_occ(
+    client: &Elasticsearch,
+    index: &str,
+) -> Result<Tally> {
     let seen = doc::read(client, index, DOC_ID).await?;
     let next = seen.number("counter")? + 1;
     doc::put(client, index, DOC_ID, json!({ "counter": next })).await?;
@@ -283,9 +299,9 @@ async fn increment_without_occ(client: &Elasticsearch, index: &str) -> Result<Ta
 // ANCHOR_END: none
 
 // ANCHOR: occ
-/// GET with `_seq_no`/`_primary_term`, write on condition they still hold; on a version
-/// conflict wait a little (backoff with jitter), read again and retry, at most
-/// `backoff.max_attempts` times.
+/// GET with `_seq_no`/`_primary_term`, write on condition they still hold;
+/// on a version conflict wait a little (backoff with jitter), read again and
+/// retry, at most `backoff.max_attempts` times.
 async fn increment_with_occ(
     client: &Elasticsearch,
     index: &str,
@@ -318,9 +334,10 @@ async fn increment_with_occ(
 // ANCHOR_END: occ
 
 // ANCHOR: server
-/// Let Elasticsearch do the read-modify-write: a scripted update, retried by the server up to
-/// `retry_on_conflict` times when another write slips in between its own read and write.
-/// If even those retries run out, the 409 reaches us, and we retry like any other conflict.
+/// Let Elasticsearch do the read-modify-write: a scripted update, retried by
+/// the server up to `retry_on_conflict` times when another write slips in
+/// between its own read and write. If even those retries run out, the 409
+/// reaches us, and we retry like any other conflict.
 async fn increment_on_server(
     client: &Elasticsearch,
     index: &str,
@@ -332,7 +349,9 @@ async fn increment_on_server(
         let response = client
             .update(UpdateParts::IndexId(index, DOC_ID))
             .retry_on_conflict(i64::from(retry_on_conflict))
-            .body(json!({ "script": { "source": "ctx._source.counter += 1", "lang": "painless" } }))
+            .body(json!({
+                "script": { "source": "ctx._source.counter += 1", "lang": "painless" }
+            }))
             .send()
             .await?;
         match doc::outcome(response).await? {
@@ -363,9 +382,10 @@ mod tests {
         };
         let cluster = Cluster::connect(needs).await.expect("a cluster");
         let mut claims = Claims::new();
-        let tally = run_race(&cluster, index, strategy, Race::default(), &mut claims)
-            .await
-            .expect("the race runs");
+        let tally =
+            run_race(&cluster, index, strategy, Race::default(), &mut claims)
+                .await
+                .expect("the race runs");
         (claims, tally)
     }
 

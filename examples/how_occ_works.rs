@@ -44,9 +44,11 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
 
     println!("\n-- 1. _seq_no is per shard, _version is per document");
     // ANCHOR: counters
-    let first = doc::put(client, index, "12345", json!({ "balance": 1000 })).await?;
+    let first =
+        doc::put(client, index, "12345", json!({ "balance": 1000 })).await?;
     let other = doc::put(client, index, "67890", json!({ "balance": 50 })).await?;
-    let second = doc::put(client, index, "12345", json!({ "balance": 900 })).await?;
+    let second =
+        doc::put(client, index, "12345", json!({ "balance": 900 })).await?;
     // ANCHOR_END: counters
     for (what, body) in [
         ("12345 created", &first),
@@ -156,7 +158,11 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
 }
 
 /// Writes with refreshes turned off, then compares what a GET and a search see.
-async fn realtime_get(client: &Elasticsearch, index: &str, claims: &mut Claims) -> Result<()> {
+async fn realtime_get(
+    client: &Elasticsearch,
+    index: &str,
+    claims: &mut Claims,
+) -> Result<()> {
     let settings = client
         .indices()
         .put_settings(IndicesPutSettingsParts::Index(&[index]))
@@ -172,7 +178,9 @@ async fn realtime_get(client: &Elasticsearch, index: &str, claims: &mut Claims) 
         .body(json!({ "query": { "ids": { "values": ["55555"] } } }))
         .send()
         .await?;
-    let hits = doc::expect_success(search, "searching").await?["hits"]["total"]["value"].clone();
+    let hits =
+        doc::expect_success(search, "searching").await?["hits"]["total"]["value"]
+            .clone();
     // ANCHOR_END: realtime
     println!(
         "right after the write, with refresh off: GET sees balance={}, search finds {hits} hit(s)",

@@ -59,7 +59,8 @@ async fn stale_write(cluster: &Cluster, index: &str) -> Result<Claims> {
     let a_status = a.status_code().as_u16();
     let a = doc::outcome(a).await?;
 
-    // Client B writes with the same numbers, which A's write has made stale: rejected.
+    // Client B writes with the same numbers, which A's write has made stale:
+    // rejected.
     let b = client
         .index(IndexParts::IndexId(index, DOC_ID))
         .if_seq_no(seen.seq_no)
@@ -73,8 +74,12 @@ async fn stale_write(cluster: &Cluster, index: &str) -> Result<Claims> {
 
     let mut claims = Claims::new();
     match &a {
-        Outcome::Written(body) => println!("Client A update result (HTTP {a_status}): {body}"),
-        Outcome::Conflict(error) => println!("Client A was rejected (HTTP {a_status}): {error}"),
+        Outcome::Written(body) => {
+            println!("Client A update result (HTTP {a_status}): {body}")
+        }
+        Outcome::Conflict(error) => {
+            println!("Client A was rejected (HTTP {a_status}): {error}")
+        }
     }
     claims.check(
         matches!(a, Outcome::Written(_)),

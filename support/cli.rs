@@ -30,7 +30,9 @@ impl Args {
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let Some(flag) = arg.strip_prefix("--") else {
-                bail!("unexpected argument {arg:?}; flags look like --name value (try --help)");
+                bail!(
+                    "unexpected argument {arg:?}; flags look like --name value (try --help)"
+                );
             };
             let (name, value) = match flag.split_once('=') {
                 Some((name, value)) => (name.to_string(), value.to_string()),
@@ -47,7 +49,12 @@ impl Args {
     }
 
     /// A whole number flag within `range`, or `default` if absent.
-    pub fn number<T>(&mut self, name: &str, default: T, range: RangeInclusive<T>) -> Result<T>
+    pub fn number<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        range: RangeInclusive<T>,
+    ) -> Result<T>
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {
@@ -65,7 +72,12 @@ impl Args {
     }
 
     /// One of `choices`, or `default` if absent.
-    pub fn choice(&mut self, name: &str, default: &str, choices: &[&str]) -> Result<String> {
+    pub fn choice(
+        &mut self,
+        name: &str,
+        default: &str,
+        choices: &[&str],
+    ) -> Result<String> {
         let Some(raw) = self.given.remove(name) else {
             return Ok(default.to_string());
         };

@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use elasticsearch::http::response::Response;
-use elasticsearch::indices::{IndicesCreateParts, IndicesDeleteParts, IndicesGetMappingParts};
+use elasticsearch::indices::{
+    IndicesCreateParts, IndicesDeleteParts, IndicesGetMappingParts,
+};
 use elasticsearch::{Elasticsearch, GetParts, IndexParts};
 use serde_json::{Value, json};
 
@@ -84,7 +86,12 @@ pub async fn fresh_index(client: &Elasticsearch, index: &str) -> Result<()> {
 }
 
 /// Writes `source` as document `id`, unconditionally (last writer wins).
-pub async fn put(client: &Elasticsearch, index: &str, id: &str, source: Value) -> Result<Value> {
+pub async fn put(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+    source: Value,
+) -> Result<Value> {
     let response = client
         .index(IndexParts::IndexId(index, id))
         .body(source)
@@ -95,7 +102,11 @@ pub async fn put(client: &Elasticsearch, index: &str, id: &str, source: Value) -
 
 /// Reads document `id` with its `_seq_no`, `_primary_term` and `_version`. A GET is realtime:
 /// it sees the latest acknowledged write even before a refresh.
-pub async fn read(client: &Elasticsearch, index: &str, id: &str) -> Result<Versioned> {
+pub async fn read(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+) -> Result<Versioned> {
     let response = client.get(GetParts::IndexId(index, id)).send().await?;
     let body = expect_success(response, &format!("reading {index}/{id}")).await?;
     let number = |field: &str| {

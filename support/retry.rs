@@ -53,8 +53,9 @@ mod tests {
     fn delay_is_bounded_by_the_doubling_ceiling_and_the_cap() {
         let backoff = Backoff::default();
         for attempt in 1..=64 {
-            let ceiling =
-                (backoff.base * 2u32.saturating_pow(attempt - 1).min(1 << 20)).min(backoff.cap);
+            let ceiling = (backoff.base
+                * 2u32.saturating_pow(attempt - 1).min(1 << 20))
+            .min(backoff.cap);
             for _ in 0..100 {
                 assert!(backoff.delay(attempt) <= ceiling, "attempt {attempt}");
             }
@@ -65,7 +66,8 @@ mod tests {
     #[test]
     fn delay_is_jittered() {
         let backoff = Backoff::default();
-        let waits: std::collections::HashSet<_> = (0..20).map(|_| backoff.delay(5)).collect();
+        let waits: std::collections::HashSet<_> =
+            (0..20).map(|_| backoff.delay(5)).collect();
         assert!(waits.len() > 1);
     }
 }

@@ -116,7 +116,8 @@ fn unreachable_url_fails_fast_naming_it() {
 /// A URL that does not parse, and one that is not http(s), are refused before any request.
 #[test]
 fn malformed_url_is_refused() {
-    let run = run_example("lost_update", &[], &[("ELASTICSEARCH_URL", "not a url")]);
+    let run =
+        run_example("lost_update", &[], &[("ELASTICSEARCH_URL", "not a url")]);
     assert_one_line_error(&run, r#"ELASTICSEARCH_URL "not a url" is not a URL"#);
     let run = run_example(
         "lost_update",

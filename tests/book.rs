@@ -38,7 +38,9 @@ fn includes(text: &str) -> Vec<(String, Option<String>)> {
             let rest = &text[at + "{{#include ".len()..];
             let inner = &rest[..rest.find("}}")?];
             Some(match inner.trim().split_once(':') {
-                Some((file, anchor)) => (file.to_string(), Some(anchor.to_string())),
+                Some((file, anchor)) => {
+                    (file.to_string(), Some(anchor.to_string()))
+                }
                 None => (inner.trim().to_string(), None),
             })
         })
@@ -52,8 +54,9 @@ fn every_include_names_an_existing_file_and_anchor() {
     for (chapter, text) in chapters() {
         for (file, anchor) in includes(&text) {
             let path = chapter.parent().unwrap().join(&file);
-            let source = fs::read_to_string(&path)
-                .unwrap_or_else(|_| panic!("{}: includes missing file {file}", chapter.display()));
+            let source = fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!("{}: includes missing file {file}", chapter.display())
+            });
             if let Some(anchor) = anchor {
                 assert!(
                     source.contains(&format!("ANCHOR: {anchor}\n"))
@@ -87,7 +90,10 @@ fn internal_links_resolve_and_summary_lists_every_chapter() {
         for (at, _) in text.match_indices("](") {
             let target = &text[at + 2..];
             let target = &target[..target.find(')').unwrap_or(0)];
-            if target.starts_with("http") || target.starts_with('#') || target.is_empty() {
+            if target.starts_with("http")
+                || target.starts_with('#')
+                || target.is_empty()
+            {
                 continue;
             }
             let file = target.split('#').next().unwrap();
@@ -108,7 +114,8 @@ fn every_chapter_names_an_example_to_run() {
             continue;
         }
         assert!(
-            text.contains("cargo run --example") || text.contains("scripts/run-examples.sh"),
+            text.contains("cargo run --example")
+                || text.contains("scripts/run-examples.sh"),
             "{name} names no example to run"
         );
     }
@@ -219,12 +226,14 @@ fn saved_outputs_have_the_shape_the_chapters_describe() {
         "the OCC run saw no conflict"
     );
 
-    let no_retries = one("counter_race_strategy_server_retryonconflict_0_maxattempts_1");
+    let no_retries =
+        one("counter_race_strategy_server_retryonconflict_0_maxattempts_1");
     assert_eq!(no_retries["retry_on_conflict"], 0);
     assert_eq!(no_retries["max_attempts"], 1);
     assert_eq!(no_retries["final"], no_retries["acknowledged"]);
     assert_eq!(
-        no_retries["acknowledged"].as_u64().unwrap() + no_retries["failed"].as_u64().unwrap(),
+        no_retries["acknowledged"].as_u64().unwrap()
+            + no_retries["failed"].as_u64().unwrap(),
         250,
         "every increment is either acknowledged or reported as given up"
     );

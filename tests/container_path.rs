@@ -79,7 +79,8 @@ async fn race_claims_hold_on_containers_and_none_is_left_behind() {
     assert_eq!(results.len(), 3);
     for result in &results {
         assert_eq!(result["cluster"], "container", "{result}");
-        let (final_count, expected) = (result["final"].as_u64(), result["expected"].as_u64());
+        let (final_count, expected) =
+            (result["final"].as_u64(), result["expected"].as_u64());
         match result["strategy"].as_str() {
             Some("none") => assert!(final_count < expected, "{result}"),
             _ => assert_eq!(final_count, expected, "{result}"),
@@ -109,7 +110,8 @@ async fn a_container_not_healthy_in_time_is_reported_with_its_log() {
     assert_eq!(output.status.code(), Some(1));
     let last = stderr.trim_end().lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("error: container ") && last.contains("did not become healthy within 5s"),
+        last.starts_with("error: container ")
+            && last.contains("did not become healthy within 5s"),
         "{last}"
     );
     assert!(

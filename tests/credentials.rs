@@ -44,11 +44,13 @@ fn run_stale_write(url: &str) -> (Option<i32>, String, String) {
 #[tokio::test]
 async fn credentials_in_the_url_are_used_and_wrong_ones_reported() {
     let node = secured_node().await;
-    let engine::Security::Basic { user, password } = engine::SECURED.security else {
+    let engine::Security::Basic { user, password } = engine::SECURED.security
+    else {
         panic!("SECURED has credentials");
     };
 
-    let (code, stdout, stderr) = run_stale_write(&format!("http://{user}:{password}@{node}"));
+    let (code, stdout, stderr) =
+        run_stale_write(&format!("http://{user}:{password}@{node}"));
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains(r#""cluster":"url""#), "{stdout}");
     assert!(
@@ -56,7 +58,8 @@ async fn credentials_in_the_url_are_used_and_wrong_ones_reported() {
         "password printed"
     );
 
-    let (code, stdout, stderr) = run_stale_write(&format!("http://{user}:not-{password}@{node}"));
+    let (code, stdout, stderr) =
+        run_stale_write(&format!("http://{user}:not-{password}@{node}"));
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     let lines: Vec<&str> = stderr.trim_end().lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");

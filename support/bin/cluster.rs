@@ -37,11 +37,15 @@ async fn run() -> Result<()> {
                 _ => println!("{} not running", engine.slug),
             },
             "stop" => match local::stop(&dir).await? {
-                Some(state) => println!("stopped {} (pid {})", engine.slug, state.pid),
+                Some(state) => {
+                    println!("stopped {} (pid {})", engine.slug, state.pid)
+                }
                 None => println!("{} was not running", engine.slug),
             },
             other => {
-                bail!("unknown command {other:?}; usage: cargo run --bin cluster -- status|stop")
+                bail!(
+                    "unknown command {other:?}; usage: cargo run --bin cluster -- status|stop"
+                )
             }
         }
     }

@@ -46,8 +46,8 @@ async fn image_present(image: &str) -> bool {
 
 /// `Ok` if a container engine answers (Docker's socket, or `DOCKER_HOST`); otherwise why not.
 pub async fn engine_answers() -> Result<()> {
-    let where_ =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the default Docker socket".into());
+    let where_ = std::env::var("DOCKER_HOST")
+        .unwrap_or_else(|_| "the default Docker socket".into());
     let ping = async {
         let docker = docker_client_instance().await?;
         docker.ping().await?;
@@ -59,13 +59,16 @@ pub async fn engine_answers() -> Result<()> {
             "no container engine answered at {where_} ({})",
             url::root_cause(e.as_ref())
         ),
-        Err(_) => bail!("no container engine answered at {where_} within {PING_TIMEOUT:?}"),
+        Err(_) => bail!(
+            "no container engine answered at {where_} within {PING_TIMEOUT:?}"
+        ),
     }
 }
 
 /// The image for `needs`, from the configuration above.
 pub fn image_for(needs: Needs) -> String {
-    let core = std::env::var("OCC_ES_IMAGE").unwrap_or_else(|_| engine::OFFICIAL_IMAGE.into());
+    let core = std::env::var("OCC_ES_IMAGE")
+        .unwrap_or_else(|_| engine::OFFICIAL_IMAGE.into());
     match needs {
         Needs::Core => core,
         Needs::Scripting => std::env::var("OCC_ES_SCRIPTING_IMAGE").unwrap_or(core),
@@ -87,7 +90,8 @@ pub async fn connect(needs: Needs) -> Result<Cluster> {
         .rsplit_once(':')
         .filter(|(_, tag)| !tag.contains('/'))
         .ok_or_else(|| anyhow!("container image {image:?} must be NAME:TAG"))?;
-    let host_network = std::env::var("OCC_CONTAINER_NETWORK").as_deref() == Ok("host");
+    let host_network =
+        std::env::var("OCC_CONTAINER_NETWORK").as_deref() == Ok("host");
     // On the host network the node must pick a port nobody uses; on a bridge it keeps 9200.
     let http_port = if host_network {
         local::free_port()?
@@ -144,14 +148,17 @@ pub async fn connect(needs: Needs) -> Result<Cluster> {
     let address = format!("http://127.0.0.1:{port}");
     let (client, shown) = url::client_for(&address)?;
     {
-        let _ticker = Ticker::start(format!("waiting for {image} to become healthy"));
+        let _ticker =
+            Ticker::start(format!("waiting for {image} to become healthy"));
         loop {
             if local::healthy(&client).await {
                 break;
             }
             if !container.is_running().await.unwrap_or(false) {
                 print_logs(&container).await;
-                bail!("container {image} exited while starting; the end of its log is above");
+                bail!(
+                    "container {image} exited while starting; the end of its log is above"
+                );
             }
             if started.elapsed() > timeout {
                 print_logs(&container).await;

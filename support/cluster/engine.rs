@@ -82,7 +82,8 @@ pub const SCRIPTING: Engine = Engine {
 };
 
 /// The official image readers with Docker get, for everything (it has every module).
-pub const OFFICIAL_IMAGE: &str = "docker.elastic.co/elasticsearch/elasticsearch:9.5.4";
+pub const OFFICIAL_IMAGE: &str =
+    "docker.elastic.co/elasticsearch/elasticsearch:9.5.4";
 
 /// The engine the local path starts for `needs`.
 pub fn local_engine(needs: Needs) -> &'static Engine {
@@ -100,7 +101,9 @@ impl Engine {
     pub fn home_name(&self) -> String {
         match self.kind {
             Kind::Distribution { .. } => format!("elasticsearch-{}", self.version),
-            Kind::ClusterRunner { .. } => format!("cluster-runner-{}", self.version),
+            Kind::ClusterRunner { .. } => {
+                format!("cluster-runner-{}", self.version)
+            }
         }
     }
 

@@ -56,7 +56,8 @@ pub async fn ensure(engine: &Engine) -> Result<Cluster> {
     if let Some(cluster) = reuse(&dir).await {
         return Ok(cluster);
     }
-    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::create_dir_all(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     // Two processes (say, two test binaries) must not both start a node: hold a file lock, then
     // look again, since the other process may have started it while we waited.
     let _lock = lock(&dir.join("lock")).await?;
@@ -197,7 +198,8 @@ async fn install(engine: &Engine) -> Result<PathBuf> {
     fs::create_dir_all(&partial)?;
     match &engine.kind {
         Kind::Distribution { artifact } => {
-            let zip = downloads.join(format!("elasticsearch-{}.zip", engine.version));
+            let zip =
+                downloads.join(format!("elasticsearch-{}.zip", engine.version));
             if !zip.exists() {
                 say(format!(
                     "downloading Elasticsearch {} from Maven Central ({artifact})",
@@ -335,7 +337,12 @@ async fn run_quiet(command: &mut Command, name: &str) -> Result<()> {
 }
 
 /// Starts a node of `engine` in the background and waits until it answers health.
-async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> Result<State> {
+async fn start(
+    engine: &Engine,
+    dir: &Path,
+    home: &Path,
+    java: &java::Java,
+) -> Result<State> {
     let http_port = match engine.kind {
         Kind::Distribution { .. } => free_port()?,
         // The runner accepts HTTP ports up to 9299 only.
@@ -349,13 +356,23 @@ async fn start(engine: &Engine, dir: &Path, home: &Path, java: &java::Java) -> R
     let console = node.join("logs/console.log");
     let mut command = match &engine.kind {
         Kind::Distribution { .. } => {
-            distribution_command(engine, java, home, &node, http_port, transport_port).await?
+            distribution_command(
+                engine,
+                java,
+                home,
+                &node,
+                http_port,
+                transport_port,
+            )
+            .await?
         }
-        Kind::ClusterRunner { .. } => runner_command(java, home, &node, http_port, transport_port)?,
+        Kind::ClusterRunner { .. } => {
+            runner_command(java, home, &node, http_port, transport_port)?
+        }
     };
     // The distribution's launcher refuses root; the runner skips that check.
-    let as_root =
-        unsafe { libc::geteuid() } == 0 && matches!(engine.kind, Kind::Distribution { .. });
+    let as_root = unsafe { libc::geteuid() } == 0
+        && matches!(engine.kind, Kind::Distribution { .. });
     if as_root {
         // Elasticsearch refuses to run as root: run the node as nobody, who must own its files
         // and be able to reach the engine's home.

@@ -140,7 +140,9 @@ impl Cluster {
                 None,
             )
             .await
-            .with_context(|| format!("asking {} to run a Painless script", self.url))?;
+            .with_context(|| {
+                format!("asking {} to run a Painless script", self.url)
+            })?;
         if !response.status_code().is_success() {
             return Ok(false);
         }
@@ -167,7 +169,9 @@ fn forced_path() -> Result<Option<Source>> {
         Ok("container") => Ok(Some(Source::Container)),
         Ok("local") => Ok(Some(Source::Local)),
         Ok(other) => {
-            bail!("OCC_CLUSTER must be one of auto, url, container, local; got {other:?}")
+            bail!(
+                "OCC_CLUSTER must be one of auto, url, container, local; got {other:?}"
+            )
         }
     }
 }

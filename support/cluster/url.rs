@@ -62,10 +62,12 @@ pub fn client_for(raw: &str) -> Result<(Elasticsearch, String)> {
         builder = builder.auth(credentials);
     }
     if let Some(path) = std::env::var_os("ELASTICSEARCH_CA_CERT") {
-        let pem = std::fs::read(&path)
-            .with_context(|| format!("reading ELASTICSEARCH_CA_CERT {}", path.to_string_lossy()))?;
-        let cert = Certificate::from_pem(&pem)
-            .map_err(|e| anyhow!("ELASTICSEARCH_CA_CERT is not a PEM certificate: {e}"))?;
+        let pem = std::fs::read(&path).with_context(|| {
+            format!("reading ELASTICSEARCH_CA_CERT {}", path.to_string_lossy())
+        })?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            anyhow!("ELASTICSEARCH_CA_CERT is not a PEM certificate: {e}")
+        })?;
         builder = builder.cert_validation(CertificateValidation::Full(cert));
     }
     let transport = builder
@@ -86,7 +88,9 @@ pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String>
         .filter_path(&["nodes.*.version"])
         .send()
         .await
-        .map_err(|e| anyhow!("cannot reach Elasticsearch at {url}: {}", root_cause(&e)))?;
+        .map_err(|e| {
+            anyhow!("cannot reach Elasticsearch at {url}: {}", root_cause(&e))
+        })?;
     let status = response.status_code().as_u16();
     match status {
         200 => {}
@@ -94,13 +98,16 @@ pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String>
             "Elasticsearch at {url} rejected the credentials (HTTP 401); put the right user and \
              password in ELASTICSEARCH_URL (https://user:password@host:9200)"
         ),
-        403 => bail!("Elasticsearch at {url} refused access (HTTP 403) for this user"),
-        _ => bail!("{url} answered HTTP {status} to GET /_nodes/_local: is it Elasticsearch?"),
+        403 => {
+            bail!("Elasticsearch at {url} refused access (HTTP 403) for this user")
+        }
+        _ => bail!(
+            "{url} answered HTTP {status} to GET /_nodes/_local: is it Elasticsearch?"
+        ),
     }
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| anyhow!("{url} did not answer GET /_nodes/_local with JSON: {e}"))?;
+    let body: serde_json::Value = response.json().await.map_err(|e| {
+        anyhow!("{url} did not answer GET /_nodes/_local with JSON: {e}")
+    })?;
     body["nodes"]
         .as_object()
         .and_then(|nodes| nodes.values().next())
