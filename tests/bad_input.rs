@@ -178,3 +178,33 @@ fn unknown_cluster_path_is_refused() {
         "OCC_CLUSTER must be one of auto, url, container, local",
     );
 }
+
+/// No URL, no container engine, and the local fallback impossible (its cache directory cannot
+/// be created): one line saying what was tried and the three ways to fix it.
+#[test]
+fn nothing_available_names_what_was_tried_and_the_fixes() {
+    let run = run_example(
+        "lost_update",
+        &[],
+        &[
+            ("DOCKER_HOST", "unix:///nonexistent/occ-book.sock"),
+            ("OCC_CACHE_DIR", "/proc/occ-book-cannot-be-here"),
+        ],
+    );
+    assert_one_line_error(
+        &run,
+        "no Elasticsearch could be had: ELASTICSEARCH_URL is not set",
+    );
+    for tried_or_fix in [
+        "no container engine answered at unix:///nonexistent/occ-book.sock",
+        "the local fallback failed",
+        "set ELASTICSEARCH_URL=http://host:9200",
+        "start Docker (or Podman and set DOCKER_HOST)",
+        "install Java 21+ and Maven",
+    ] {
+        assert!(
+            run.stderr.contains(tried_or_fix),
+            "{tried_or_fix:?} missing: {run:?}"
+        );
+    }
+}
