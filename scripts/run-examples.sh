@@ -29,6 +29,7 @@ runs=(
 )
 
 cargo build --quiet --examples
+recorded=()
 for run in "${runs[@]}"; do
   read -r example args <<<"$run"
   echo
@@ -42,10 +43,16 @@ for run in "${runs[@]}"; do
     "target/debug/examples/$example" $args | tee "$out.raw"
     scripts/normalise-output.sh "cargo run --example $example${args:+ -- $args}" <"$out.raw" >"$out"
     rm "$out.raw"
+    recorded+=("$out")
   else
     # shellcheck disable=SC2086
     "target/debug/examples/$example" $args
   fi
 done
+if $record; then
+  # Every result line of this run, in book order: what the introduction and conclusion show.
+  { echo "\$ scripts/run-examples.sh | grep RESULT"; grep -h '^RESULT ' "${recorded[@]}"; } \
+    >src/outputs/summary.txt
+fi
 echo
 echo "All examples ran and every claim held."

@@ -16,13 +16,11 @@ use crate::{Cluster, Needs};
 ///
 /// The book's saved outputs and CI read these lines; the prose around them is for people.
 pub fn result(cluster: &Cluster, elapsed: Duration, fields: Value) {
-    let mut line = json!({
-        "server_version": cluster.version,
-        "cluster": cluster.source.to_string(),
-        "elapsed_ms": elapsed.as_millis() as u64,
-    });
-    if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
-        line.extend(fields);
+    let mut line = fields;
+    if let Some(line) = line.as_object_mut() {
+        line.insert("server_version".into(), json!(cluster.version));
+        line.insert("cluster".into(), json!(cluster.source.to_string()));
+        line.insert("elapsed_ms".into(), json!(elapsed.as_millis() as u64));
     }
     println!("RESULT {line}");
 }

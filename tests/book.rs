@@ -129,7 +129,8 @@ fn saved_results() -> BTreeMap<String, Vec<Value>> {
         let path = entry.path();
         let text = fs::read_to_string(&path).unwrap();
         assert!(
-            text.starts_with("$ cargo run --example "),
+            text.starts_with("$ cargo run --example ")
+                || text.starts_with("$ scripts/run-examples.sh"),
             "{} does not start with the command that made it",
             path.display()
         );

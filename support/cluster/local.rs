@@ -64,21 +64,40 @@ pub async fn ensure(engine: &Engine) -> Result<Cluster> {
     if let Some(cluster) = reuse(&dir).await {
         return Ok(cluster);
     }
-    // A recorded node that is alive but does not answer (hung, or another version) would
-    // otherwise be left running, unrecorded, beside the new one.
-    if let Some(stale) = read_state(&dir).filter(|state| alive(state.pid)) {
+    // A recorded node that is alive but does not answer yet may still be starting (an
+    // earlier run was interrupted while it waited): give it the start timeout. One that never
+    // answers is stopped, not left running unrecorded beside a new one.
+    if let Some(earlier) = read_state(&dir).filter(|state| alive(state.pid)) {
         say(format!(
-            "the recorded node (pid {}) does not answer as Elasticsearch {}; stopping it",
-            stale.pid, engine.version
+            "a node from an earlier run (pid {}) is not answering yet; waiting for it",
+            earlier.pid
+        ));
+        let (client, _) = url::client_for(&earlier.url)?;
+        let deadline = Instant::now() + super::start_timeout();
+        while alive(earlier.pid) && Instant::now() < deadline {
+            if healthy(&client).await {
+                if let Some(cluster) = reuse(&dir).await {
+                    return Ok(cluster);
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        say(format!(
+            "stopping the node from the earlier run (pid {})",
+            earlier.pid
         ));
         stop(&dir).await?;
     }
     let java = java::find(&engine.java)?;
     let home = install(engine).await?;
-    let state = start(engine, &dir, &home, &java).await?;
-    let cluster = cluster_for(&state).await?;
-    write_state(&dir, &state)?;
-    Ok(cluster)
+    start(engine, &dir, &home, &java).await?;
+    reuse(&dir).await.ok_or_else(|| {
+        anyhow!(
+            "Elasticsearch {} started but stopped answering",
+            engine.version
+        )
+    })
 }
 
 /// The cache directory that holds every engine.
@@ -145,13 +164,16 @@ pub async fn stop(dir: &Path) -> Result<Option<State>> {
         return Ok(None);
     };
     if alive(state.pid) {
-        unsafe { libc::kill(state.pid as libc::pid_t, libc::SIGTERM) };
+        // The node was started in a process group of its own (its pid is the group's id), so
+        // the launcher and the server JVM it runs are signalled together.
+        let group = -(state.pid as libc::pid_t);
+        unsafe { libc::kill(group, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(30);
         while alive(state.pid) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         if alive(state.pid) {
-            unsafe { libc::kill(state.pid as libc::pid_t, libc::SIGKILL) };
+            unsafe { libc::kill(group, libc::SIGKILL) };
         }
     }
     fs::remove_file(dir.join("state.json")).ok();
@@ -408,6 +430,9 @@ async fn start(
         url: engine.url(http_port),
         version: engine.version.to_string(),
     };
+    // Recorded at once: if this process is interrupted while the node starts, the next run
+    // finds the node instead of starting a second one on the same data.
+    write_state(dir, &state)?;
     let started = Instant::now();
     let _ticker = Ticker::start(format!(
         "waiting for Elasticsearch {} to start",
@@ -417,6 +442,7 @@ async fn start(
     loop {
         if let Some(status) = child.try_wait()? {
             print_tail(&console);
+            fs::remove_file(dir.join("state.json")).ok();
             bail!(
                 "Elasticsearch {} exited ({status}) while starting; the end of {} is above",
                 engine.version,
@@ -434,7 +460,7 @@ async fn start(
             return Ok(state);
         }
         if started.elapsed() > super::start_timeout() {
-            child.start_kill().ok();
+            stop(dir).await?;
             print_tail(&console);
             bail!(
                 "Elasticsearch {} did not answer within {}s; the end of {} is above",
