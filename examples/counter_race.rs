@@ -21,6 +21,7 @@
 //! `final == acknowledged`, and with at least the default `--max-attempts`,
 //! `acknowledged == expected`.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -299,16 +300,15 @@ async fn increment_without_occ(
 // ANCHOR_END: none
 
 // ANCHOR: occ
-/// GET with `_seq_no`/`_primary_term`, write on condition they still hold;
-/// on a version conflict wait a little (backoff with jitter), read again and
-/// retry, at most `backoff.max_attempts` times.
+/// GET with `_seq_no`/`_primary_term`, then write on condition they still
+/// hold. A conflict means another client wrote in between: the whole
+/// read-and-write is tried again (see `until_written`).
 async fn increment_with_occ(
     client: &Elasticsearch,
     index: &str,
     backoff: Backoff,
 ) -> Result<Tally> {
-    let mut tally = Tally::default();
-    for attempt in 1..=backoff.max_attempts {
+    until_written(backoff, || async {
         let seen = doc::read(client, index, DOC_ID).await?;
         let response = client
             .index(IndexParts::IndexId(index, DOC_ID))
@@ -317,21 +317,38 @@ async fn increment_with_occ(
             .body(json!({ "counter": seen.number("counter")? + 1 }))
             .send()
             .await?;
-        match doc::outcome(response).await? {
+        doc::outcome(response).await
+    })
+    .await
+}
+// ANCHOR_END: occ
+
+// ANCHOR: retry
+/// Runs `attempt` until it is written; after each version conflict waits a
+/// little (backoff with jitter) and tries again, `backoff.max_attempts` times
+/// at most. Counts what happened.
+async fn until_written<F, Fut>(backoff: Backoff, mut attempt: F) -> Result<Tally>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let mut tally = Tally::default();
+    for tried in 1..=backoff.max_attempts {
+        match attempt().await? {
             Outcome::Written(_) => {
                 tally.acknowledged = 1;
                 return Ok(tally);
             }
             Outcome::Conflict(_) => {
                 tally.conflicts += 1;
-                tokio::time::sleep(backoff.delay(attempt)).await;
+                tokio::time::sleep(backoff.delay(tried)).await;
             }
         }
     }
     tally.failed = 1;
     Ok(tally)
 }
-// ANCHOR_END: occ
+// ANCHOR_END: retry
 
 // ANCHOR: server
 /// Let Elasticsearch do the read-modify-write: a scripted update, retried by
@@ -344,8 +361,7 @@ async fn increment_on_server(
     retry_on_conflict: u32,
     backoff: Backoff,
 ) -> Result<Tally> {
-    let mut tally = Tally::default();
-    for attempt in 1..=backoff.max_attempts {
+    until_written(backoff, || async {
         let response = client
             .update(UpdateParts::IndexId(index, DOC_ID))
             .retry_on_conflict(i64::from(retry_on_conflict))
@@ -354,19 +370,9 @@ async fn increment_on_server(
             }))
             .send()
             .await?;
-        match doc::outcome(response).await? {
-            Outcome::Written(_) => {
-                tally.acknowledged = 1;
-                return Ok(tally);
-            }
-            Outcome::Conflict(_) => {
-                tally.conflicts += 1;
-                tokio::time::sleep(backoff.delay(attempt)).await;
-            }
-        }
-    }
-    tally.failed = 1;
-    Ok(tally)
+        doc::outcome(response).await
+    })
+    .await
 }
 // ANCHOR_END: server
 
