@@ -4,12 +4,11 @@
 //! with the bad environment or flags, and look at what comes out. Wrong credentials are tested
 //! against a real secured Elasticsearch in `tests/credentials.rs`.
 
-use std::collections::HashMap;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+mod common;
 
 /// Longest any of these may take; a run still going then is a hang.
 const HANG: Duration = Duration::from_secs(60);
@@ -22,36 +21,9 @@ struct Run {
     took: Duration,
 }
 
-/// Paths of the example binaries, built with `cargo build --examples` the first time.
-fn examples() -> &'static HashMap<String, PathBuf> {
-    static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
-    EXAMPLES.get_or_init(|| {
-        let output = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--examples",
-                "--message-format=json-render-diagnostics",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cargo runs");
-        assert!(output.status.success(), "cargo build --examples failed");
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter_map(|message| {
-                let path = message["executable"].as_str()?;
-                let name = message["target"]["name"].as_str()?;
-                Some((name.to_string(), PathBuf::from(path)))
-            })
-            .collect()
-    })
-}
-
 /// Runs example `name` with `args` and exactly the cluster-related variables in `env`.
 fn run_example(name: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(&examples()[name]);
+    let mut command = Command::new(common::example(name));
     command
         .args(args)
         .stdin(Stdio::null())

@@ -13,20 +13,7 @@ use std::time::{Duration, Instant};
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::core::client::docker_client_instance;
 
-/// The race example's binary, built by Cargo on first use.
-fn example(name: &str) -> std::path::PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", name])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --example {name} failed");
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
-    std::path::Path::new(&target)
-        .join("debug/examples")
-        .join(name)
-}
+mod common;
 
 /// Containers labelled as this project's, running or not.
 async fn leftovers() -> Vec<String> {
@@ -59,7 +46,7 @@ async fn race_claims_hold_on_containers_and_none_is_left_behind() {
         "containers left from before: {:?}",
         leftovers().await
     );
-    let output = Command::new(example("counter_race"))
+    let output = Command::new(common::example("counter_race"))
         .env("OCC_CLUSTER", "container")
         .env_remove("ELASTICSEARCH_URL")
         .stderr(Stdio::inherit())
@@ -99,7 +86,7 @@ async fn race_claims_hold_on_containers_and_none_is_left_behind() {
 #[ignore = "needs a container engine; CI runs it against Podman"]
 async fn a_container_not_healthy_in_time_is_reported_with_its_log() {
     let started = Instant::now();
-    let output = Command::new(example("stale_write"))
+    let output = Command::new(common::example("stale_write"))
         .env("OCC_CLUSTER", "container")
         .env("OCC_START_TIMEOUT_SECS", "5")
         .env_remove("ELASTICSEARCH_URL")

@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 
 use occ::cluster::{engine, local};
 
+mod common;
+
 /// `host:port` of the secured node, started if needed.
 async fn secured_node() -> String {
     let cluster = local::ensure(&engine::SECURED)
@@ -18,15 +20,7 @@ async fn secured_node() -> String {
 }
 
 fn run_stale_write(url: &str) -> (Option<i32>, String, String) {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--example", "stale_write"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success());
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
-    let output = Command::new(format!("{target}/debug/examples/stale_write"))
+    let output = Command::new(common::example("stale_write"))
         .env("ELASTICSEARCH_URL", url)
         .env_remove("OCC_CLUSTER")
         .stdin(Stdio::null())

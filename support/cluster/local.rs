@@ -52,7 +52,7 @@ pub async fn connect(needs: Needs) -> Result<Cluster> {
 
 /// Connects to the local node of `engine`, installing and starting it if it is not running.
 pub async fn ensure(engine: &Engine) -> Result<Cluster> {
-    let dir = engine_dir(engine)?;
+    let dir = engine_dir(engine);
     if let Some(cluster) = reuse(&dir).await {
         return Ok(cluster);
     }
@@ -108,8 +108,8 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
-fn engine_dir(engine: &Engine) -> Result<PathBuf> {
-    Ok(cache_dir().join(engine.slug))
+fn engine_dir(engine: &Engine) -> PathBuf {
+    cache_dir().join(engine.slug)
 }
 
 /// The recorded node, if its process is alive and its URL answers with the expected version.
