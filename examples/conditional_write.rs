@@ -16,9 +16,9 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use elasticsearch::{Elasticsearch, IndexParts};
-use occ::doc::{self, Outcome, Versioned};
-use occ::report::{self, Claims};
-use occ::{Cluster, Needs};
+use esbook::doc::{self, Outcome, Versioned};
+use esbook::report::{self, Claims};
+use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
 
 const INDEX: &str = "bank";
@@ -28,7 +28,7 @@ const USAGE: &str = "usage: cargo run --example conditional_write (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
         conditional_write(&cluster, INDEX).await
     })
     .await

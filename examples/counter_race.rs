@@ -27,17 +27,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
-use occ::cli::Args;
-use occ::doc::{self, Outcome};
-use occ::report::{self, Claims};
-use occ::retry::Backoff;
-use occ::{Cluster, Needs};
+use esbook::cli::Args;
+use esbook::doc::{self, Outcome};
+use esbook::report::{self, Claims};
+use esbook::retry::Backoff;
+use esbook::{Cluster, Needs};
 use serde_json::json;
 
 const INDEX: &str = "conc_demo";
 const DOC_ID: &str = "1";
-const USAGE: &str = "usage: cargo run --example counter_race -- [--strategy all|none|occ|server] \
-[--clients N] [--per-client M] [--max-attempts K] [--retry-on-conflict R]";
 
 /// The race's settings; the defaults are the notebook's.
 #[derive(Debug, Clone, Copy)]
@@ -69,11 +67,21 @@ enum Strategy {
 }
 
 impl Strategy {
+    const ALL: [Strategy; 3] = [Strategy::None, Strategy::Occ, Strategy::Server];
+
     fn name(self) -> &'static str {
         match self {
             Strategy::None => "none",
             Strategy::Occ => "occ",
             Strategy::Server => "server",
+        }
+    }
+
+    /// The scripted update needs Painless; the others run on any Elasticsearch.
+    fn needs(self) -> Needs {
+        match self {
+            Strategy::Server => Needs::Scripting,
+            Strategy::None | Strategy::Occ => Needs::Core,
         }
     }
 }
@@ -100,11 +108,12 @@ impl std::ops::AddAssign for Tally {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_main(async {
-        let mut args = Args::from_env(USAGE)?;
+    esbook::run_main(async {
+        let mut args = Args::from_env(&usage())?;
         let defaults = Race::default();
-        let strategy =
-            args.choice("strategy", "all", &["all", "none", "occ", "server"])?;
+        let mut names = vec!["all"];
+        names.extend(Strategy::ALL.map(Strategy::name));
+        let strategy = args.choice("strategy", "all", &names)?;
         let race = Race {
             clients: args.number("clients", defaults.clients, 1..=100)?,
             per_client: args.number(
@@ -127,23 +136,16 @@ async fn main() -> ExitCode {
             )?,
         };
         args.finish()?;
-        let strategies = match strategy.as_str() {
-            "none" => vec![Strategy::None],
-            "occ" => vec![Strategy::Occ],
-            "server" => vec![Strategy::Server],
-            _ => vec![Strategy::None, Strategy::Occ, Strategy::Server],
-        };
+        let strategies: Vec<Strategy> = Strategy::ALL
+            .into_iter()
+            .filter(|s| strategy == "all" || strategy == s.name())
+            .collect();
 
         let cluster = Cluster::connect(Needs::Core).await?;
         let mut claims = Claims::new();
         for strategy in strategies {
-            // The scripted update needs Painless; the cluster at hand may not have it.
-            let needs = if strategy == Strategy::Server {
-                Needs::Scripting
-            } else {
-                Needs::Core
-            };
-            let cluster = cluster.for_needs(needs).await?;
+            // The cluster at hand may not run scripts; `for_needs` finds one that does.
+            let cluster = cluster.for_needs(strategy.needs()).await?;
             println!(
                 "\n== strategy {}: {} clients x {} increments on {cluster}",
                 strategy.name(),
@@ -155,6 +157,15 @@ async fn main() -> ExitCode {
         claims.into_result()
     })
     .await
+}
+
+fn usage() -> String {
+    let names: Vec<&str> = Strategy::ALL.map(Strategy::name).to_vec();
+    format!(
+        "usage: cargo run --example counter_race -- [--strategy all|{}] [--clients N] \
+         [--per-client M] [--max-attempts K] [--retry-on-conflict R]",
+        names.join("|")
+    )
 }
 
 /// Runs one strategy's race on a fresh `index`, prints its `RESULT` line and checks its claims.
@@ -381,12 +392,7 @@ mod tests {
     use super::*;
 
     async fn race(strategy: Strategy, index: &str) -> (Claims, Tally) {
-        let needs = if strategy == Strategy::Server {
-            Needs::Scripting
-        } else {
-            Needs::Core
-        };
-        let cluster = Cluster::connect(needs).await.expect("a cluster");
+        let cluster = Cluster::connect(strategy.needs()).await.expect("a cluster");
         let mut claims = Claims::new();
         let tally =
             run_race(&cluster, index, strategy, Race::default(), &mut claims)

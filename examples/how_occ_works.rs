@@ -19,9 +19,9 @@ use anyhow::Result;
 use elasticsearch::indices::IndicesPutSettingsParts;
 use elasticsearch::params::VersionType;
 use elasticsearch::{Elasticsearch, IndexParts, SearchParts, UpdateParts};
-use occ::doc::{self, Outcome};
-use occ::report::{self, Claims};
-use occ::{Cluster, Needs};
+use esbook::doc::{self, Outcome};
+use esbook::report::{self, Claims};
+use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
 
 const INDEX: &str = "bank";
@@ -30,7 +30,7 @@ const USAGE: &str = "usage: cargo run --example how_occ_works (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
         how_occ_works(&cluster, INDEX).await
     })
     .await

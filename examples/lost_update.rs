@@ -14,9 +14,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use occ::doc;
-use occ::report::{self, Claims};
-use occ::{Cluster, Needs};
+use esbook::doc;
+use esbook::report::{self, Claims};
+use esbook::{Cluster, Needs};
 use serde_json::json;
 
 const INDEX: &str = "bank";
@@ -26,7 +26,7 @@ const USAGE: &str = "usage: cargo run --example lost_update (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    occ::run_example(USAGE, Needs::Core, |cluster| async move {
+    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
         lost_update(&cluster, INDEX).await
     })
     .await

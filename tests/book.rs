@@ -2,8 +2,9 @@
 //! leads somewhere, every chapter points at an example to run, and every saved output still has
 //! the shape its chapter describes.
 //!
-//! The outputs are produced by `scripts/run-examples.sh --record` against a real Elasticsearch;
-//! these checks read them, so a re-recorded output that contradicts the prose fails here.
+//! The outputs are produced by `cargo xtask record` (`scripts/run-examples.sh --record`) against
+//! a real Elasticsearch; these checks read them, so a re-recorded output that contradicts the
+//! prose fails here.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -121,6 +122,151 @@ fn every_chapter_names_an_example_to_run() {
     }
 }
 
+/// The examples Cargo builds and tests, from `Cargo.toml`'s `[[example]]` sections.
+fn examples() -> Vec<String> {
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let mut examples = Vec::new();
+    for section in manifest.split("[[example]]").skip(1) {
+        let name = section
+            .lines()
+            .find_map(|l| l.strip_prefix("name = "))
+            .expect("an [[example]] has a name")
+            .trim_matches('"')
+            .to_string();
+        assert!(
+            section.lines().any(|l| l.trim() == "test = true"),
+            "example {name} is not tested by cargo test (test = true)"
+        );
+        examples.push(name);
+    }
+    examples
+}
+
+/// Every Rust listing the book shows is an include of a file that Cargo compiles and tests: an
+/// example (each has `test = true`) or the readers' library. No Rust is typed into the prose.
+#[test]
+fn every_rust_listing_is_an_include_of_compiled_tested_code() {
+    let examples = examples();
+    let mut listings = 0;
+    for (chapter, text) in chapters() {
+        let mut in_rust = false;
+        for line in text.lines() {
+            let fence = line.trim_start();
+            if !in_rust && fence.starts_with("```rust") {
+                in_rust = true;
+                listings += 1;
+                continue;
+            }
+            if in_rust && fence.starts_with("```") {
+                in_rust = false;
+                continue;
+            }
+            if !in_rust || line.trim().is_empty() {
+                continue;
+            }
+            let included = line
+                .trim()
+                .strip_prefix("{{#include ../")
+                .or_else(|| line.trim().strip_prefix("{{#rustdoc_include ../"))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}: a Rust listing holds code typed into the prose: {line:?}",
+                        chapter.display()
+                    )
+                });
+            let file = included.split([':', '}']).next().unwrap();
+            let compiled = file
+                .strip_prefix("examples/")
+                .and_then(|f| f.strip_suffix(".rs"))
+                .is_some_and(|name| examples.iter().any(|e| e == name))
+                || file.starts_with("esbook/src/")
+                || file.starts_with("provision/src/");
+            assert!(
+                compiled,
+                "{}: {file} is not an example or a source file of the book's crates",
+                chapter.display()
+            );
+        }
+    }
+    assert!(
+        listings > 5,
+        "only {listings} Rust listings: is the book there?"
+    );
+}
+
+/// Every example has an output in the book, so `scripts/run-examples.sh`, which runs the
+/// commands of the book's outputs, runs every example; and every example the prose tells the
+/// reader to run exists.
+#[test]
+fn every_example_is_run_by_the_book_and_every_named_one_exists() {
+    let examples = examples();
+    let mut commands = String::new();
+    for entry in fs::read_dir(root().join("src/outputs")).unwrap().flatten() {
+        let text = fs::read_to_string(entry.path()).unwrap();
+        commands.push_str(text.lines().next().unwrap_or_default());
+        commands.push('\n');
+    }
+    for example in &examples {
+        assert!(
+            commands.contains(&format!("$ cargo run --example {example}\n"))
+                || commands.contains(&format!("$ cargo run --example {example} ")),
+            "no output in src/outputs/ was made by example {example}"
+        );
+    }
+    let mut prose: Vec<(PathBuf, String)> = chapters();
+    let readme = root().join("README.md");
+    prose.push((readme.clone(), fs::read_to_string(&readme).unwrap()));
+    for (file, text) in prose {
+        for (at, _) in text.match_indices("cargo run --example ") {
+            let name: String = text[at + "cargo run --example ".len()..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                examples.contains(&name),
+                "{}: names example {name:?}, which does not exist",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Each Elasticsearch version is written once, in `provision/src/facts.rs`: no other file the
+/// project keeps names it, except the recorded outputs, which show what the server said.
+#[test]
+fn versions_are_written_once() {
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "--cached", "--others", "--exclude-standard"])
+        .current_dir(root())
+        .output()
+        .expect("git runs");
+    assert!(listed.status.success());
+    let versions = [
+        provision::facts::RELEASE.version,
+        provision::facts::SCRIPTING.version,
+    ];
+    let mut checked = 0;
+    for file in String::from_utf8_lossy(&listed.stdout).lines() {
+        if file == "provision/src/facts.rs"
+            || file.starts_with("src/outputs/")
+            || file == "Cargo.lock"
+        {
+            continue;
+        }
+        let Ok(text) = fs::read_to_string(root().join(file)) else {
+            continue;
+        };
+        checked += 1;
+        for version in versions {
+            assert!(
+                !text.contains(version),
+                "{file} names Elasticsearch {version}: name it in provision/src/facts.rs only"
+            );
+        }
+    }
+    assert!(checked > 20, "only {checked} files checked");
+}
+
 /// The `RESULT {json}` lines of each saved output, by file stem.
 fn saved_results() -> BTreeMap<String, Vec<Value>> {
     let dir = root().join("src/outputs");
@@ -130,7 +276,7 @@ fn saved_results() -> BTreeMap<String, Vec<Value>> {
         let text = fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with("$ cargo run --example ")
-                || text.starts_with("$ scripts/run-examples.sh"),
+                || text.starts_with("$ scripts/run-examples.sh | grep RESULT\n"),
             "{} does not start with the command that made it",
             path.display()
         );

@@ -1,14 +1,13 @@
 //! The readers' default path, testcontainers, run for real.
 //!
 //! These tests need a container engine, so they are `#[ignore]`d in a plain `cargo test`.
-//! CI runs them against Podman (`scripts/podman/`) with
+//! CI runs them against Podman (`cargo xtask podman up`) with
 //! `cargo test --test container_path -- --ignored`; with Docker, run the same command.
 //!
 //! They run the example binaries as a reader would, with `OCC_CLUSTER=container`, and then ask
 //! the engine itself whether any container of this project is left.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use testcontainers::bollard::query_parameters::ListContainersOptionsBuilder;
 use testcontainers::core::client::docker_client_instance;
@@ -20,7 +19,7 @@ async fn leftovers() -> Vec<String> {
     let docker = docker_client_instance().await.expect("a container engine");
     let filters = std::collections::HashMap::from([(
         "label".to_string(),
-        vec![occ::cluster::container::LABEL.to_string()],
+        vec![provision::facts::CONTAINER_LABEL.to_string()],
     )]);
     let options = ListContainersOptionsBuilder::default()
         .all(true)
@@ -46,23 +45,15 @@ async fn race_claims_hold_on_containers_and_none_is_left_behind() {
         "containers left from before: {:?}",
         leftovers().await
     );
-    let output = Command::new(common::example("counter_race"))
-        .env("OCC_CLUSTER", "container")
-        .env_remove("ELASTICSEARCH_URL")
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("the example runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "a claim failed on the container path"
+    let run = common::run(
+        "counter_race",
+        &[],
+        &[("OCC_CLUSTER", "container")],
+        Duration::from_secs(600),
     );
-    let results: Vec<serde_json::Value> = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .map(|j| serde_json::from_str(j).expect("json"))
-        .collect();
+    println!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(0), "a claim failed on the container path");
+    let results = run.results();
     assert_eq!(results.len(), 3);
     for result in &results {
         assert_eq!(result["cluster"], "container", "{result}");
@@ -85,27 +76,27 @@ async fn race_claims_hold_on_containers_and_none_is_left_behind() {
 #[tokio::test]
 #[ignore = "needs a container engine; CI runs it against Podman"]
 async fn a_container_not_healthy_in_time_is_reported_with_its_log() {
-    let started = Instant::now();
-    let output = Command::new(common::example("stale_write"))
-        .env("OCC_CLUSTER", "container")
-        .env("OCC_START_TIMEOUT_SECS", "5")
-        .env_remove("ELASTICSEARCH_URL")
-        .output()
-        .expect("the example runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stderr}");
-    assert_eq!(output.status.code(), Some(1));
-    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    let run = common::run(
+        "stale_write",
+        &[],
+        &[
+            ("OCC_CLUSTER", "container"),
+            ("OCC_START_TIMEOUT_SECS", "5"),
+        ],
+        Duration::from_secs(60),
+    );
+    println!("{}", run.stderr);
+    assert_eq!(run.code, Some(1));
+    let last = run.stderr.trim_end().lines().last().unwrap_or_default();
     assert!(
         last.starts_with("error: container ")
             && last.contains("did not become healthy within 5s"),
         "{last}"
     );
     assert!(
-        stderr.contains("  container| "),
+        run.stderr.contains("  container| "),
         "no log lines before the error"
     );
-    assert!(started.elapsed() < Duration::from_secs(60));
     assert!(
         leftovers().await.is_empty(),
         "left behind: {:?}",

@@ -2,7 +2,7 @@
 
 use elasticsearch::IndexParts;
 use elasticsearch::indices::IndicesDeleteParts;
-use occ::{Cluster, Needs, doc};
+use esbook::{Cluster, Needs, doc};
 use serde_json::json;
 
 /// An index the book did not create is never deleted: `fresh_index` refuses, and the index and

@@ -8,6 +8,22 @@ use std::str::FromStr;
 use anyhow::{Result, bail};
 
 /// The flags given to an example, consumed one by one; [`Args::finish`] rejects the rest.
+///
+/// ```
+/// use esbook::cli::Args;
+///
+/// let given = ["--clients", "10", "--strategy=occ"].map(String::from);
+/// let mut args = Args::parse(given)?;
+/// assert_eq!(args.number("clients", 5, 1..=100)?, 10);
+/// assert_eq!(args.number("per-client", 50, 1..=10_000)?, 50); // absent: the default
+/// assert_eq!(args.choice("strategy", "all", &["all", "none", "occ"])?, "occ");
+/// args.finish()?;
+///
+/// let mut args = Args::parse(["--clients", "0"].map(String::from))?;
+/// let refused = args.number("clients", 5, 1..=100).unwrap_err();
+/// assert_eq!(refused.to_string(), r#"--clients must be a whole number from 1 to 100, got "0""#);
+/// # anyhow::Ok(())
+/// ```
 #[derive(Debug)]
 pub struct Args {
     given: BTreeMap<String, String>,

@@ -3,39 +3,47 @@
 //! Every example and test calls [`Cluster::connect`] and gets a client for a real Elasticsearch.
 //! The first of these that applies provides it:
 //!
-//! 1. `ELASTICSEARCH_URL` is set: that cluster ([`url`]). Credentials may be in the URL
+//! 1. `ELASTICSEARCH_URL` is set: that cluster. Credentials may be in the URL
 //!    (`https://elastic:secret@localhost:9200`).
 //! 2. A container engine answers (Docker, or Podman through `DOCKER_HOST`): testcontainers starts
-//!    the official image ([`container`]).
+//!    the official image.
 //! 3. Neither: a real Elasticsearch is downloaded from Maven Central with the machine's Java and
-//!    Maven, started on 127.0.0.1 and left running for the next run ([`local`]).
+//!    Maven, started on 127.0.0.1 and left running for the next run.
 //!
-//! `OCC_CLUSTER=url|container|local` forces one path (CI uses it to exercise each one).
-//!
-//! Which Elasticsearch ([`engine`]): the newest official release for everything it can serve, and,
-//! where an example needs the Painless script engine and the official build at hand lacks it, the
-//! newest full-module Elasticsearch that can be had without a container registry.
+//! `OCC_CLUSTER=url|container|local` forces one path (CI uses it to exercise each one). Paths 2
+//! and 3 are one call each into the `provision` crate, which does the downloading and starting.
 
-pub mod container;
-pub mod engine;
-pub mod java;
-pub mod local;
-pub mod progress;
-pub mod url;
-
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use elasticsearch::Elasticsearch;
+use provision::facts::{RELEASE, SCRIPTING, Server};
+use provision::local::Topology;
+use provision::{Started, container, local};
+
+use crate::client;
 
 /// What an example needs from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needs {
-    /// Documents, `_seq_no`/`_primary_term`, conditional writes: any Elasticsearch 7 or later.
+    /// Documents, `_seq_no`/`_primary_term`, conditional writes, bulk: any Elasticsearch 7 or
+    /// later.
     Core,
-    /// Scripted updates (`ctx._source.counter += 1`): the `lang-painless` module.
+    /// Scripts (`ctx._source.counter += 1`) and update-by-query: the `lang-painless` and
+    /// `reindex` modules, which every full distribution has.
     Scripting,
+}
+
+impl Needs {
+    /// The server the container and local paths start for these needs.
+    fn server(self) -> &'static Server {
+        match self {
+            Needs::Core => &RELEASE,
+            Needs::Scripting => &SCRIPTING,
+        }
+    }
 }
 
 /// Which path provided the cluster; printed so a log shows what was exercised.
@@ -59,6 +67,8 @@ impl fmt::Display for Source {
 /// A connected cluster: the client, where it is, and which server answered.
 #[derive(Clone)]
 pub struct Cluster {
+    /// The official client. Cloning it is cheap: clones share one connection pool, so each
+    /// concurrent "client" of an example is a clone.
     pub client: Elasticsearch,
     /// The address, without credentials.
     pub url: String,
@@ -66,7 +76,7 @@ pub struct Cluster {
     /// `version.number` as the server reported it: every result names it.
     pub version: String,
     /// Keeps a container alive for as long as any clone of this `Cluster` lives.
-    _container: Option<Arc<container::Running>>,
+    _keep_alive: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Display for Cluster {
@@ -81,39 +91,73 @@ impl fmt::Display for Cluster {
 
 impl Cluster {
     /// Connects to a real Elasticsearch that can serve `needs`, by the first path that applies.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+    /// use esbook::{Cluster, Needs};
+    ///
+    /// let cluster = Cluster::connect(Needs::Core).await?;
+    /// println!("Connected to {cluster}");
+    /// assert!(cluster.version.chars().next().unwrap().is_ascii_digit());
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(needs: Needs) -> Result<Cluster> {
         let cluster = match forced_path()? {
             Some(Source::Url) | None if std::env::var_os("ELASTICSEARCH_URL").is_some() => {
                 let raw = std::env::var("ELASTICSEARCH_URL")
                     .context("ELASTICSEARCH_URL is not valid UTF-8")?;
-                url::connect(&raw).await?
+                Cluster::at(&raw, Source::Url, None).await?
             }
             Some(Source::Url) => bail!("OCC_CLUSTER=url but ELASTICSEARCH_URL is not set"),
-            Some(Source::Container) => container::connect(needs).await?,
-            Some(Source::Local) => local::connect(needs).await?,
+            Some(Source::Container) => {
+                let started = container::start(needs.server()).await?;
+                Cluster::started(started, Source::Container).await?
+            }
+            Some(Source::Local) => Cluster::local(Topology::single(needs.server())).await?,
             None => match container::engine_answers().await {
-                Ok(()) => container::connect(needs).await?,
-                Err(engine) => local::connect(needs).await.map_err(|local| {
-                    anyhow::anyhow!(
-                        "no Elasticsearch could be had: ELASTICSEARCH_URL is not set; {engine}; \
-                         and the local fallback failed: {local:#}. Fix one of: set \
-                         ELASTICSEARCH_URL=http://host:9200, start Docker (or Podman and set \
-                         DOCKER_HOST), or install Java 21+ and Maven"
-                    )
-                })?,
+                Ok(()) => {
+                    let started = container::start(needs.server()).await?;
+                    Cluster::started(started, Source::Container).await?
+                }
+                Err(no_engine) => Cluster::local(Topology::single(needs.server()))
+                    .await
+                    .map_err(|local| {
+                        anyhow::anyhow!(
+                            "no Elasticsearch could be had: ELASTICSEARCH_URL is not set; \
+                             {no_engine}; and the local fallback failed: {local:#}. Fix one of: \
+                             set ELASTICSEARCH_URL=http://host:9200, start Docker (or Podman \
+                             and set DOCKER_HOST), or install Java 21+ and Maven"
+                        )
+                    })?,
             },
         };
         if needs == Needs::Scripting && !cluster.has_scripting().await? {
             bail!(
-                "{cluster} has no lang-painless module, which scripted updates need; \
-                 point ELASTICSEARCH_URL at a full Elasticsearch distribution"
+                "{cluster} has no lang-painless module, which scripts need; point \
+                 ELASTICSEARCH_URL at a full Elasticsearch distribution"
             );
         }
         Ok(cluster)
     }
 
+    /// The local nodes of `topology` (started first if they are not running), as a cluster.
+    pub async fn local(topology: Topology) -> Result<Cluster> {
+        Cluster::started(local::ensure(topology).await?, Source::Local).await
+    }
+
     /// This cluster if it can serve `needs`, else a connection to one that can (on the local
-    /// and container paths a scripting engine may be a different server).
+    /// and container paths, where the release at hand has no script engine, the scripting
+    /// server is a second one).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+    /// use esbook::{Cluster, Needs};
+    ///
+    /// let cluster = Cluster::connect(Needs::Core).await?;
+    /// let scripting = cluster.for_needs(Needs::Scripting).await?;
+    /// assert!(scripting.has_scripting().await?);
+    /// # Ok(()) }
+    /// ```
     pub async fn for_needs(&self, needs: Needs) -> Result<Cluster> {
         if needs == Needs::Core || self.has_scripting().await? {
             return Ok(self.clone());
@@ -123,7 +167,7 @@ impl Cluster {
 
     /// Whether the cluster runs Painless scripts: asks it to execute `1 + 1`.
     ///
-    /// Asking is more reliable than reading the module list: an embedded engine lists Painless
+    /// Asking is more reliable than reading the module list: an embedded build lists Painless
     /// as a plugin class, a full distribution as the module `lang-painless`.
     pub async fn has_scripting(&self) -> Result<bool> {
         // The typed call for this API is behind the crate's experimental feature; send it raw.
@@ -149,16 +193,28 @@ impl Cluster {
         let body: serde_json::Value = response.json().await?;
         Ok(body["result"] == "2")
     }
-}
 
-/// How long a node may take from launch to healthy: `OCC_START_TIMEOUT_SECS`, or 240 seconds
-/// (a cold JVM on two busy cores takes 10 to 40).
-pub fn start_timeout() -> std::time::Duration {
-    let secs = std::env::var("OCC_START_TIMEOUT_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(240);
-    std::time::Duration::from_secs(secs)
+    /// A cluster the provisioning started.
+    async fn started(started: Started, source: Source) -> Result<Cluster> {
+        Cluster::at(&started.url, source, started.keep_alive).await
+    }
+
+    /// The cluster at `raw`, once it has said which version it runs.
+    async fn at(
+        raw: &str,
+        source: Source,
+        keep_alive: Option<Arc<dyn Any + Send + Sync>>,
+    ) -> Result<Cluster> {
+        let (client, url) = client::client_for(raw)?;
+        let version = client::server_version(&client, &url).await?;
+        Ok(Cluster {
+            client,
+            url,
+            source,
+            version,
+            _keep_alive: keep_alive,
+        })
+    }
 }
 
 /// `OCC_CLUSTER`, if set: which path to use instead of choosing.

@@ -1,8 +1,8 @@
 //! Finding a Java that can run a given Elasticsearch.
 //!
-//! Elasticsearch 9 needs Java 21 or later; the 7.10 engine used for scripting runs on 11 or later
-//! (checked on 17 and 25). Machines often have several
-//! JDKs, so every usual place is tried and the first one in range wins.
+//! Elasticsearch 9 needs Java 21 or later; the 7.10 build used for scripting runs on 11 or later
+//! (checked on 17 and 25). Machines often have several JDKs, so every usual place is tried and
+//! the first one in range wins. The ranges are in [`crate::facts`].
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -52,6 +52,20 @@ pub fn find(wanted: &RangeInclusive<u32>) -> Result<Java> {
         wanted.start(),
         wanted.end()
     )
+}
+
+impl Java {
+    /// Its `javac`, which compiles the small main of the scripting build's runner.
+    pub fn javac(&self) -> Result<PathBuf> {
+        let javac = self.home.join("bin/javac");
+        if !javac.is_file() {
+            bail!(
+                "{} is a Java runtime without javac; the scripting build needs a JDK (set ES_JAVA_HOME to one)",
+                self.home.display()
+            );
+        }
+        Ok(javac)
+    }
 }
 
 /// The home of the `java` on `PATH` (resolving the symlinks Debian's alternatives use).

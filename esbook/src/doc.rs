@@ -10,6 +10,22 @@ use elasticsearch::{Elasticsearch, GetParts, IndexParts};
 use serde_json::{Value, json};
 
 /// A document as read, with the coordinates of the write that produced it.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// use esbook::doc;
+/// use serde_json::json;
+///
+/// doc::fresh_index(client, "doc-versioned").await?;
+/// doc::put(client, "doc-versioned", "1", json!({ "balance": 1000 })).await?;
+/// doc::put(client, "doc-versioned", "1", json!({ "balance": 800 })).await?;
+/// let seen = doc::read(client, "doc-versioned", "1").await?;
+/// assert_eq!(seen.number("balance")?, 800);
+/// assert_eq!((seen.seq_no, seen.primary_term, seen.version), (1, 1, 2));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Versioned {
     pub source: Value,
@@ -22,7 +38,8 @@ pub struct Versioned {
 }
 
 impl Versioned {
-    /// A whole-number field of the document, such as `balance` or `counter`.
+    /// A whole-number field of the document, such as `balance` or `counter`; an error if it
+    /// has none.
     pub fn number(&self, field: &str) -> Result<i64> {
         self.source[field].as_i64().ok_or_else(|| {
             anyhow!(
@@ -33,7 +50,7 @@ impl Versioned {
     }
 }
 
-/// What a write came back with.
+/// What a write came back with: see [`outcome`].
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// 2xx: the response body (`_seq_no`, `_version`, `result`, ...).
@@ -51,6 +68,19 @@ const CREATED_BY: &str = "occ-book";
 ///
 /// On your own cluster an index of the same name that this book did not create is left alone,
 /// and this fails instead.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// use esbook::doc;
+///
+/// doc::fresh_index(client, "doc-fresh").await?;
+/// doc::put(client, "doc-fresh", "1", serde_json::json!({ "n": 1 })).await?;
+/// doc::fresh_index(client, "doc-fresh").await?; // empty again
+/// assert!(doc::read(client, "doc-fresh", "1").await.is_err());
+/// # Ok(()) }
+/// ```
 pub async fn fresh_index(client: &Elasticsearch, index: &str) -> Result<()> {
     let mapping = client
         .indices()
@@ -85,7 +115,24 @@ pub async fn fresh_index(client: &Elasticsearch, index: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes `source` as document `id`, unconditionally (last writer wins).
+/// Writes `source` as document `id`, unconditionally (last writer wins), and returns the
+/// answer (`result`, `_seq_no`, `_primary_term`, `_version`).
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// use esbook::doc;
+/// use serde_json::json;
+///
+/// doc::fresh_index(client, "doc-put").await?;
+/// let created = doc::put(client, "doc-put", "1", json!({ "balance": 1000 })).await?;
+/// let replaced = doc::put(client, "doc-put", "1", json!({ "balance": 500 })).await?;
+/// assert_eq!((created["result"].as_str(), replaced["result"].as_str()),
+///            (Some("created"), Some("updated")));
+/// assert_eq!(replaced["_seq_no"], 1);
+/// # Ok(()) }
+/// ```
 pub async fn put(
     client: &Elasticsearch,
     index: &str,
@@ -101,7 +148,9 @@ pub async fn put(
 }
 
 /// Reads document `id` with its `_seq_no`, `_primary_term` and `_version`. A GET is realtime:
-/// it sees the latest acknowledged write even before a refresh.
+/// it sees the latest acknowledged write even before a refresh. A missing document is an error.
+///
+/// See [`Versioned`] for an example.
 pub async fn read(
     client: &Elasticsearch,
     index: &str,
@@ -124,6 +173,34 @@ pub async fn read(
 
 /// Classifies a write's response: written, or rejected as a version conflict. Anything else
 /// (a 400, a 5xx) is an error, with the server's reason.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// use elasticsearch::IndexParts;
+/// use esbook::doc::{self, Outcome};
+/// use serde_json::json;
+///
+/// doc::fresh_index(client, "doc-outcome").await?;
+/// doc::put(client, "doc-outcome", "1", json!({ "counter": 1 })).await?;
+/// let seen = doc::read(client, "doc-outcome", "1").await?;
+/// let mut outcomes = Vec::new();
+/// for counter in [2, 3] {
+///     let response = client
+///         .index(IndexParts::IndexId("doc-outcome", "1"))
+///         .if_seq_no(seen.seq_no)
+///         .if_primary_term(seen.primary_term)
+///         .body(json!({ "counter": counter }))
+///         .send()
+///         .await?;
+///     outcomes.push(doc::outcome(response).await?);
+/// }
+/// assert!(matches!(outcomes[0], Outcome::Written(_)));
+/// let Outcome::Conflict(error) = &outcomes[1] else { panic!("not a conflict") };
+/// assert_eq!(error["type"], "version_conflict_engine_exception");
+/// # Ok(()) }
+/// ```
 pub async fn outcome(response: Response) -> Result<Outcome> {
     let status = response.status_code().as_u16();
     let body: Value = response
@@ -140,6 +217,17 @@ pub async fn outcome(response: Response) -> Result<Outcome> {
 }
 
 /// The body of a successful response, or an error with the server's reason.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// use elasticsearch::GetParts;
+///
+/// let response = cluster.client.get(GetParts::IndexId("doc-no-such-index", "1")).send().await?;
+/// let error = esbook::doc::expect_success(response, "reading").await.unwrap_err();
+/// assert!(error.to_string().starts_with("reading: HTTP 404"), "{error}");
+/// # Ok(()) }
+/// ```
 pub async fn expect_success(response: Response, what: &str) -> Result<Value> {
     let status = response.status_code();
     let body: Value = response
@@ -153,6 +241,13 @@ pub async fn expect_success(response: Response, what: &str) -> Result<Value> {
 }
 
 /// `error.type: error.reason` from an error body, or the body itself.
+///
+/// ```
+/// let body = serde_json::json!({ "error": { "type": "version_conflict_engine_exception",
+///                                           "reason": "[1]: version conflict" } });
+/// assert_eq!(esbook::doc::reason(&body),
+///            "version_conflict_engine_exception: [1]: version conflict");
+/// ```
 pub fn reason(body: &Value) -> String {
     match (&body["error"]["type"], &body["error"]["reason"]) {
         (Value::String(kind), Value::String(reason)) => format!("{kind}: {reason}"),

@@ -1,21 +1,34 @@
-//! How an example ends: `RESULT {json}` lines a machine can read, claims checked against what
-//! really happened, and one clear line (never a panic) when something goes wrong.
+//! How an example reports: `RESULT {json}` lines a machine can read, and claims checked against
+//! what really happened.
 
-use std::future::Future;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::cli::Args;
-use crate::{Cluster, Needs};
+use crate::Cluster;
 
 /// Prints one machine-readable result line: `RESULT {"example":..., "expected":..., ...}`,
 /// with what every result names: the server version that produced it, the path that provided
 /// the cluster, and how long the run took.
 ///
 /// The book's saved outputs and CI read these lines; the prose around them is for people.
-pub fn result(cluster: &Cluster, elapsed: Duration, fields: Value) {
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// use std::time::Duration;
+/// use esbook::{Cluster, Needs, report};
+///
+/// let cluster = Cluster::connect(Needs::Core).await?;
+/// let line = report::result(
+///     &cluster,
+///     Duration::from_millis(12),
+///     serde_json::json!({ "example": "doc", "final": 250 }),
+/// );
+/// assert_eq!(line["server_version"], cluster.version.as_str());
+/// assert_eq!(line["elapsed_ms"], 12);
+/// # Ok(()) }
+/// ```
+pub fn result(cluster: &Cluster, elapsed: Duration, fields: Value) -> Value {
     let mut line = fields;
     if let Some(line) = line.as_object_mut() {
         line.insert("server_version".into(), json!(cluster.version));
@@ -23,10 +36,23 @@ pub fn result(cluster: &Cluster, elapsed: Duration, fields: Value) {
         line.insert("elapsed_ms".into(), json!(elapsed.as_millis() as u64));
     }
     println!("RESULT {line}");
+    line
 }
 
 /// The claims an example makes about what it just saw. Each failed claim is printed; the
 /// example exits non-zero if any failed, so CI notices when the book stops telling the truth.
+///
+/// ```
+/// use esbook::Claims;
+///
+/// let mut claims = Claims::new();
+/// claims.check(250 == 250, "every increment landed");
+/// claims.check(84 == 250, "nothing was lost");
+/// assert_eq!(claims.checked(), 2);
+/// assert!(!claims.all_hold());
+/// let failed = claims.into_result().unwrap_err();
+/// assert_eq!(failed.to_string(), "claim(s) did not hold: nothing was lost");
+/// ```
 #[derive(Debug, Default)]
 pub struct Claims {
     checked: usize,
@@ -55,6 +81,7 @@ impl Claims {
         self.checked
     }
 
+    /// Whether every claim checked so far held.
     pub fn all_hold(&self) -> bool {
         self.failed.is_empty()
     }
@@ -65,37 +92,6 @@ impl Claims {
             Ok(())
         } else {
             anyhow::bail!("claim(s) did not hold: {}", self.failed.join("; "))
-        }
-    }
-}
-
-/// The whole `main` of an example without flags: refuse any argument, connect to a cluster
-/// that serves `needs`, run `body` on it, and exit non-zero if it failed or a claim did not hold.
-pub async fn run_example<F, Fut>(usage: &str, needs: Needs, body: F) -> ExitCode
-where
-    F: FnOnce(Cluster) -> Fut,
-    Fut: Future<Output = anyhow::Result<Claims>>,
-{
-    run_main(async {
-        Args::from_env(usage)?.finish()?;
-        let cluster = Cluster::connect(needs).await?;
-        println!("Connected to {cluster}\n");
-        body(cluster).await?.into_result()
-    })
-    .await
-}
-
-/// Runs an example's body and turns its outcome into an exit code: an error becomes one line
-/// on stderr (`error: ...` with its causes, `:`-separated) and exit code 1.
-///
-/// Everything the body owns (a container, say) has been dropped, and so cleaned up, by the time
-/// this returns.
-pub async fn run_main(body: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
-    match body.await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A client for a cluster at a URL, and the first request that proves it answers.
 //!
-//! Shared by all three paths: a container or a local node is, in the end, a URL too.
+//! All three paths end here: a container or a local node is, in the end, a URL too.
 
 use std::time::Duration;
 
@@ -11,30 +11,26 @@ use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::http::Url;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use elasticsearch::nodes::NodesInfoParts;
-
-use super::{Cluster, Source};
+use provision::progress::root_cause;
 
 /// Every request's deadline. Generous for a laptop under load, short enough that a dead server
 /// is reported rather than waited on forever.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Connects to the cluster that `ELASTICSEARCH_URL` names.
-pub async fn connect(raw: &str) -> Result<Cluster> {
-    let (client, url) = client_for(raw)?;
-    let version = server_version(&client, &url).await?;
-    Ok(Cluster {
-        client,
-        url,
-        source: Source::Url,
-        version,
-        _container: None,
-    })
-}
-
 /// Builds a client for `raw` and returns it with the URL as it is safe to print (no password).
 ///
 /// User and password in the URL become HTTP Basic credentials. `ELASTICSEARCH_CA_CERT` may name
 /// a PEM file to trust, for clusters with a self-signed certificate.
+///
+/// ```
+/// let (_client, shown) =
+///     esbook::client::client_for("http://elastic:secret@localhost:9200")?;
+/// assert_eq!(shown, "http://localhost:9200");
+///
+/// let refused = esbook::client::client_for("localhost:9200").unwrap_err();
+/// assert!(refused.to_string().contains("must look like http://host:9200"));
+/// # anyhow::Ok(())
+/// ```
 pub fn client_for(raw: &str) -> Result<(Elasticsearch, String)> {
     let mut url = Url::parse(raw.trim())
         .map_err(|e| anyhow!("ELASTICSEARCH_URL {raw:?} is not a URL: {e}"))?;
@@ -116,19 +112,6 @@ pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String>
         .ok_or_else(|| {
             anyhow!("{url} answered GET /_nodes/_local without a version: is it Elasticsearch?")
         })
-}
-
-/// The innermost error, which says what really happened ("Connection refused").
-pub fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if error.to_string() == cause.to_string() {
-        cause.to_string()
-    } else {
-        format!("{error} ({cause})")
-    }
 }
 
 fn decode(part: &str) -> String {

@@ -9,6 +9,18 @@
 use std::time::Duration;
 
 /// How many times to try and how long to wait between tries.
+///
+/// ```
+/// use std::time::Duration;
+/// use esbook::retry::Backoff;
+///
+/// let backoff = Backoff::default();
+/// assert_eq!(backoff.max_attempts, 50);
+/// // After the third failed attempt: a random wait of at most 1 ms x 2^2.
+/// assert!(backoff.delay(3) <= Duration::from_millis(4));
+/// // However many attempts failed, never more than the cap.
+/// assert!(backoff.delay(30) <= backoff.cap);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     /// Attempts in all, the first included.

@@ -1,0 +1,37 @@
+//! The readers' library of *Optimistic Concurrency Control in Elasticsearch, in Rust*.
+//!
+//! Every example in `examples/` is one chapter's experiment. This crate holds only what the
+//! examples share, so that each example reads like its chapter and nothing else: connecting,
+//! the few document operations every chapter performs, a retry policy, flags, and reporting.
+//! Getting an Elasticsearch running (downloading it, finding Java, starting nodes and
+//! containers) is the `provision` crate's job; [`Cluster::connect`] calls it when no cluster is
+//! given.
+//!
+//! # Layout
+//!
+//! - [`cluster`]: [`Cluster::connect`], and where the Elasticsearch comes from:
+//!   `ELASTICSEARCH_URL` if set, else a container (Docker, or Podman through `DOCKER_HOST`), else
+//!   a real Elasticsearch from Maven Central started on 127.0.0.1 and reused across runs.
+//! - [`client`]: a client for a URL (credentials, a CA), and the first request that proves a
+//!   server answers.
+//! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
+//!   or a version conflict, and a fresh index for each run.
+//! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
+//! - [`cli`]: the examples' flags, with one-line errors.
+//! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
+//! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.
+//!
+//! A real service would make different trade-offs in places (connection pools, TLS set-up,
+//! retries tuned to its own latency); each module says where.
+
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod doc;
+pub mod report;
+pub mod retry;
+pub mod run;
+
+pub use cluster::{Cluster, Needs, Source};
+pub use report::Claims;
+pub use run::{run_example, run_main};

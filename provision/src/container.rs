@@ -1,0 +1,285 @@
+//! The container path: testcontainers starts Elasticsearch in Docker (or Podman through
+//! `DOCKER_HOST`), and removes it when the example ends.
+//!
+//! The image is described once, as testcontainers' own modules describe theirs: the
+//! [`Elasticsearch`] type below holds its name, tag, environment, ports and ready condition.
+//! What may differ between machines is configuration, read here and nowhere else:
+//!
+//! | variable | default | what it is for |
+//! | --- | --- | --- |
+//! | `OCC_ES_IMAGE` | the official image, [`OFFICIAL_IMAGE`] | the image for every example |
+//! | `OCC_ES_SCRIPTING_IMAGE` | `OCC_ES_IMAGE` | the image for scripts and update-by-query, if it must differ |
+//! | `OCC_CONTAINER_NETWORK` | `bridge` | `host` on Podman 4.3, whose port reports testcontainers cannot read |
+//!
+//! Security is off: this is a throwaway node on your own machine, reached only from it.
+//! Readiness is waited for twice: testcontainers waits for the node's "started" log line, then
+//! the cluster's health is polled over 127.0.0.1, the one address this project may contact
+//! (testcontainers' own HTTP wait would use the address it believes the engine is at, which
+//! inside some sandboxes is a bridge address).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use testcontainers::core::client::docker_client_instance;
+use testcontainers::core::logs::LogFrame;
+use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, Image, ImageExt, TestcontainersError};
+
+use crate::facts::{
+    CONTAINER_LABEL, OFFICIAL_IMAGE, SCRIPTING, Server, start_timeout,
+};
+use crate::health::{self, NotHealthy};
+use crate::progress::{Ticker, print_tail, root_cause, say};
+use crate::settings::{NodeSpec, Security, heap_options};
+use crate::{Started, local};
+
+/// How long the container engine may take to answer a ping before we call it unreachable.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// The port Elasticsearch serves HTTP on inside a container on a bridge network.
+const HTTP: ContainerPort = ContainerPort::Tcp(9200);
+
+/// An Elasticsearch image, configured for one node.
+#[derive(Debug, Clone)]
+pub struct Elasticsearch {
+    name: String,
+    tag: String,
+    env: BTreeMap<String, String>,
+    ports: Vec<ContainerPort>,
+}
+
+impl Elasticsearch {
+    /// `image` (`NAME:TAG`) running the node `spec` describes.
+    ///
+    /// Settings go in as environment variables, as the official image expects
+    /// (`discovery.type=single-node`, ...), and the heap through `ES_JAVA_OPTS`.
+    pub fn new(image: &str, spec: &NodeSpec) -> Result<Elasticsearch> {
+        let (name, tag) = image
+            .rsplit_once(':')
+            .filter(|(_, tag)| !tag.contains('/'))
+            .ok_or_else(|| anyhow!("container image {image:?} must be NAME:TAG"))?;
+        let mut env: BTreeMap<String, String> =
+            spec.settings().into_iter().collect();
+        env.insert("ES_JAVA_OPTS".into(), heap_options());
+        Ok(Elasticsearch {
+            name: name.into(),
+            tag: tag.into(),
+            env,
+            // On the host network the node listens on the ports its settings name; on a
+            // bridge network it keeps 9200, published to a port the engine picks.
+            ports: if spec.loopback_ports.is_some() {
+                vec![]
+            } else {
+                vec![HTTP]
+            },
+        })
+    }
+}
+
+impl Image for Elasticsearch {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// The node logs `"message":"started ...` (9.x) or `"message": "started"` (7.10) on stdout
+    /// once it serves requests.
+    fn ready_conditions(&self) -> Vec<WaitFor> {
+        vec![WaitFor::message_on_stdout("\"started")]
+    }
+
+    fn env_vars(
+        &self,
+    ) -> impl IntoIterator<Item = (impl Into<Cow<'_, str>>, impl Into<Cow<'_, str>>)>
+    {
+        &self.env
+    }
+
+    fn expose_ports(&self) -> &[ContainerPort] {
+        &self.ports
+    }
+}
+
+/// A running container; removed when dropped.
+pub struct Running {
+    _container: ContainerAsync<Elasticsearch>,
+}
+
+/// `Ok` if a container engine answers (Docker's socket, or `DOCKER_HOST`); otherwise why not.
+pub async fn engine_answers() -> Result<()> {
+    let where_ = std::env::var("DOCKER_HOST")
+        .unwrap_or_else(|_| "the default Docker socket".into());
+    let ping = async {
+        let docker = docker_client_instance().await?;
+        docker.ping().await?;
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(PING_TIMEOUT, ping).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => bail!(
+            "no container engine answered at {where_} ({})",
+            root_cause(e.as_ref())
+        ),
+        Err(_) => bail!(
+            "no container engine answered at {where_} within {PING_TIMEOUT:?}"
+        ),
+    }
+}
+
+/// The image that runs `server`, from the configuration above.
+pub fn image_for(server: &Server) -> String {
+    let core =
+        std::env::var("OCC_ES_IMAGE").unwrap_or_else(|_| OFFICIAL_IMAGE.into());
+    if *server == SCRIPTING {
+        std::env::var("OCC_ES_SCRIPTING_IMAGE").unwrap_or(core)
+    } else {
+        core
+    }
+}
+
+/// Whether containers run on the host network (`OCC_CONTAINER_NETWORK=host`).
+fn host_network() -> bool {
+    std::env::var("OCC_CONTAINER_NETWORK").as_deref() == Ok("host")
+}
+
+/// Starts a single-node Elasticsearch container for `server` and waits until it is healthy.
+pub async fn start(server: &Server) -> Result<Started> {
+    engine_answers().await?;
+    let image = image_for(server);
+    if !image_present(&image).await {
+        // Docker pulls it on start; a local-only engine (Podman here) has to have it built.
+        say(format!(
+            "image {image} is not here yet; the engine will pull it (first run only)"
+        ));
+    }
+    let loopback_ports = if host_network() {
+        let ports = local::free_ports(2)?;
+        Some((ports[0], ports[1]))
+    } else {
+        None
+    };
+    let spec = NodeSpec {
+        cluster: "occ-book".into(),
+        name: "node-1".into(),
+        loopback_ports,
+        seed_hosts: vec![],
+        initial_masters: vec![],
+        security: Security::Off,
+    };
+    let timeout = start_timeout();
+    let started = Instant::now();
+    let log = Tail::default();
+    let mut request = Elasticsearch::new(&image, &spec)?
+        .with_label(CONTAINER_LABEL, "true")
+        .with_startup_timeout(timeout)
+        .with_log_consumer(log.consumer());
+    if loopback_ports.is_some() {
+        request = request.with_host_config_modifier(|config| {
+            config.network_mode = Some("host".into());
+            config.publish_all_ports = Some(false);
+            config.port_bindings = None;
+        });
+    }
+    say(format!("starting container {image}"));
+    let container = {
+        let _ticker = Ticker::start(format!("starting container {image}"));
+        request.start().await.map_err(|e| {
+            log.print();
+            match e {
+                TestcontainersError::WaitContainer(wait) => anyhow!(
+                    "container {image} did not become healthy within {}s ({wait}); the end of its log is above",
+                    timeout.as_secs()
+                ),
+                other => anyhow!("cannot start container {image}: {other}"),
+            }
+        })?
+    };
+    let port = match loopback_ports {
+        Some((http, _)) => http,
+        None => container
+            .get_host_port_ipv4(HTTP)
+            .await
+            .context("finding the container's HTTP port")?,
+    };
+    let client = health::client(port, Security::Off)?;
+    let left = timeout.saturating_sub(started.elapsed());
+    let waited = health::wait(
+        &format!("{image} to be healthy"),
+        &client,
+        1,
+        left,
+        async || {
+            (!container.is_running().await.unwrap_or(false))
+                .then(|| "the container exited".into())
+        },
+    )
+    .await;
+    if let Err(not) = waited {
+        log.print();
+        match not {
+            NotHealthy::Exited(_) => {
+                bail!(
+                    "container {image} exited while starting; the end of its log is above"
+                )
+            }
+            NotHealthy::TimedOut(_) => bail!(
+                "container {image} did not become healthy within {}s; the end of its log is above",
+                timeout.as_secs()
+            ),
+        }
+    }
+    say(format!(
+        "container {image} healthy after {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(Started {
+        url: format!("http://127.0.0.1:{port}"),
+        keep_alive: Some(Arc::new(Running {
+            _container: container,
+        })),
+    })
+}
+
+/// Whether the engine already has `image` (within the ping timeout).
+async fn image_present(image: &str) -> bool {
+    let check = async {
+        let docker = docker_client_instance().await.ok()?;
+        docker.inspect_image(image).await.ok()
+    };
+    matches!(tokio::time::timeout(PING_TIMEOUT, check).await, Ok(Some(_)))
+}
+
+/// The last lines a container wrote, kept while it starts so that a failure can show them
+/// (testcontainers removes a container that failed to start, and its log with it).
+#[derive(Clone, Default)]
+struct Tail(Arc<Mutex<VecDeque<String>>>);
+
+impl Tail {
+    fn consumer(&self) -> impl Fn(&LogFrame) + Send + Sync + 'static {
+        let lines = self.0.clone();
+        move |frame: &LogFrame| {
+            let bytes = match frame {
+                LogFrame::StdOut(bytes) | LogFrame::StdErr(bytes) => bytes,
+            };
+            let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
+            for line in String::from_utf8_lossy(bytes).lines() {
+                lines.push_back(line.to_string());
+                if lines.len() > 20 {
+                    lines.pop_front();
+                }
+            }
+        }
+    }
+
+    fn print(&self) {
+        let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let text: Vec<&str> = lines.iter().map(String::as_str).collect();
+        print_tail("container", &text.join("\n"));
+    }
+}

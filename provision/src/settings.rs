@@ -1,0 +1,165 @@
+//! The settings of every node the book starts, in one place: a local node gets them in its
+//! `elasticsearch.yml` (or, for the scripting build, in its environment), a container in its
+//! environment, as the official image expects.
+
+use crate::facts::{HEAP, NODE_SETTINGS};
+
+/// Whether a node asks for credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// No security: a loopback-only demo node (the book's appendix says why).
+    Off,
+    /// Security on, over plain HTTP, with one superuser in the file realm.
+    Basic {
+        user: &'static str,
+        password: &'static str,
+    },
+}
+
+/// One node, as its settings need to describe it.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub cluster: String,
+    pub name: String,
+    /// `Some((http, transport))`: listen on 127.0.0.1 on these ports. `None`: keep the image's
+    /// own (a container on a bridge network, reached through mapped ports).
+    pub loopback_ports: Option<(u16, u16)>,
+    /// Transport addresses of the other nodes of its cluster; none for a single node.
+    pub seed_hosts: Vec<String>,
+    /// Names of the nodes that elect the first master, on a new cluster's first start only
+    /// (Elasticsearch warns when a node that already joined a cluster is given them).
+    pub initial_masters: Vec<String>,
+    pub security: Security,
+}
+
+impl NodeSpec {
+    /// The node's settings, name and value.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        let mut settings: Vec<(String, String)> = vec![
+            ("cluster.name".into(), self.cluster.clone()),
+            ("node.name".into(), self.name.clone()),
+        ];
+        if let Some((http, transport)) = self.loopback_ports {
+            settings.extend(
+                NODE_SETTINGS
+                    .iter()
+                    .map(|(name, value)| (name.to_string(), value.to_string())),
+            );
+            settings.push(("http.port".into(), http.to_string()));
+            settings.push(("transport.port".into(), transport.to_string()));
+        } else {
+            settings.extend(
+                NODE_SETTINGS
+                    .iter()
+                    .filter(|(name, _)| *name != "network.host")
+                    .map(|(name, value)| (name.to_string(), value.to_string())),
+            );
+        }
+        if self.seed_hosts.is_empty() {
+            settings.push(("discovery.type".into(), "single-node".into()));
+        } else {
+            settings
+                .push(("discovery.seed_hosts".into(), self.seed_hosts.join(",")));
+        }
+        if !self.initial_masters.is_empty() {
+            settings.push((
+                "cluster.initial_master_nodes".into(),
+                self.initial_masters.join(","),
+            ));
+        }
+        match self.security {
+            Security::Off => {
+                settings.push(("xpack.security.enabled".into(), "false".into()))
+            }
+            Security::Basic { .. } => {
+                for (name, value) in [
+                    ("xpack.security.enabled", "true"),
+                    ("xpack.security.http.ssl.enabled", "false"),
+                    ("xpack.security.transport.ssl.enabled", "false"),
+                ] {
+                    settings.push((name.into(), value.into()));
+                }
+            }
+        }
+        settings
+    }
+
+    /// The settings as `elasticsearch.yml` lines.
+    pub fn yml(&self) -> String {
+        let mut yml =
+            String::from("# Written by the book's provisioning at every start.\n");
+        for (name, value) in self.settings() {
+            yml.push_str(&format!("{name}: {value}\n"));
+        }
+        yml
+    }
+}
+
+/// The JVM heap options, as `ES_JAVA_OPTS` takes them.
+pub fn heap_options() -> String {
+    format!("-Xms{HEAP} -Xmx{HEAP}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> NodeSpec {
+        NodeSpec {
+            cluster: "c".into(),
+            name: "n".into(),
+            loopback_ports: Some((9201, 9301)),
+            seed_hosts: vec![],
+            initial_masters: vec![],
+            security: Security::Off,
+        }
+    }
+
+    fn get(spec: &NodeSpec, name: &str) -> Option<String> {
+        spec.settings()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A node alone is a single-node cluster on loopback with security off.
+    #[test]
+    fn a_single_node_binds_loopback_and_discovers_nobody() {
+        let spec = spec();
+        assert_eq!(get(&spec, "network.host").as_deref(), Some("127.0.0.1"));
+        assert_eq!(get(&spec, "http.port").as_deref(), Some("9201"));
+        assert_eq!(get(&spec, "discovery.type").as_deref(), Some("single-node"));
+        assert_eq!(get(&spec, "discovery.seed_hosts"), None);
+        assert_eq!(
+            get(&spec, "xpack.security.enabled").as_deref(),
+            Some("false")
+        );
+    }
+
+    /// A node of three knows the others and, on its first start only, who may be master.
+    #[test]
+    fn a_node_of_a_cluster_seeds_its_peers() {
+        let mut spec = spec();
+        spec.seed_hosts = vec!["127.0.0.1:9302".into(), "127.0.0.1:9303".into()];
+        spec.initial_masters = vec!["a".into(), "b".into(), "c".into()];
+        assert_eq!(get(&spec, "discovery.type"), None);
+        assert_eq!(
+            get(&spec, "discovery.seed_hosts").as_deref(),
+            Some("127.0.0.1:9302,127.0.0.1:9303")
+        );
+        assert_eq!(
+            get(&spec, "cluster.initial_master_nodes").as_deref(),
+            Some("a,b,c")
+        );
+        assert!(spec.yml().contains("cluster.initial_master_nodes: a,b,c\n"));
+    }
+
+    /// On a bridge network the image keeps its own address and ports.
+    #[test]
+    fn a_bridged_container_keeps_the_images_address() {
+        let mut spec = spec();
+        spec.loopback_ports = None;
+        assert_eq!(get(&spec, "network.host"), None);
+        assert_eq!(get(&spec, "http.port"), None);
+    }
+}

@@ -1,0 +1,249 @@
+//! `cargo xtask examples` and `cargo xtask record`: every chapter's example, in book order,
+//! found in the book itself.
+//!
+//! The book is the list. `src/SUMMARY.md` orders the chapters; each chapter shows the outputs it
+//! includes (`{{#include outputs/NAME.txt}}`); each output's first line is the command that
+//! produced it (`$ cargo run --example counter_race -- --strategy occ`). Running the examples is
+//! running those commands, in that order; recording is saving what they print, normalised, back
+//! into the file the command came from. A new output starts as a file holding just its `$ `
+//! line: `cargo xtask record src/outputs/NAME.txt` fills it in.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use regex::Regex;
+
+/// The command of the output that collects every result line of a run.
+const SUMMARY_COMMAND: &str = "scripts/run-examples.sh | grep RESULT";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// One output the book shows, and the command that produces it.
+struct Output {
+    path: PathBuf,
+    command: String,
+}
+
+impl Output {
+    /// `cargo run --example NAME -- ARGS` as words, or `None` for the summary.
+    fn example_command(&self) -> Result<Option<Vec<String>>> {
+        if self.command == SUMMARY_COMMAND {
+            return Ok(None);
+        }
+        let words: Vec<String> =
+            self.command.split_whitespace().map(String::from).collect();
+        if words.len() < 4 || words[..3] != ["cargo", "run", "--example"] {
+            bail!(
+                "{}: its first line must be `$ cargo run --example NAME [-- ARGS]` or `$ {SUMMARY_COMMAND}`, not `$ {}`",
+                self.path.display(),
+                self.command
+            );
+        }
+        Ok(Some(words))
+    }
+}
+
+/// Every output the book includes, in book order, each once.
+fn outputs_in_book_order() -> Result<Vec<Output>> {
+    let src = root().join("src");
+    let summary = fs::read_to_string(src.join("SUMMARY.md"))
+        .context("reading src/SUMMARY.md")?;
+    let chapter = Regex::new(r"\]\(([^)]+\.md)\)")?;
+    let include = Regex::new(r"\{\{#include (outputs/[^}:]+\.txt)\}\}")?;
+    let mut outputs: Vec<Output> = Vec::new();
+    for link in chapter.captures_iter(&summary) {
+        let text = fs::read_to_string(src.join(&link[1]))
+            .with_context(|| format!("reading src/{}", &link[1]))?;
+        for found in include.captures_iter(&text) {
+            let path = src.join(&found[1]);
+            if outputs.iter().any(|o| o.path == path) {
+                continue;
+            }
+            let first = fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let command = first
+                .strip_prefix("$ ")
+                .with_context(|| {
+                    format!(
+                        "{}: the first line must be `$ COMMAND`",
+                        path.display()
+                    )
+                })?
+                .to_string();
+            outputs.push(Output { path, command });
+        }
+    }
+    Ok(outputs)
+}
+
+/// Runs every chapter's example in book order (only `selected` outputs, if any are named),
+/// stopping at the first whose claim fails; with `record`, saves each output.
+pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
+    let outputs = outputs_in_book_order()?;
+    for name in selected {
+        let wanted = root().join(name);
+        if !outputs.iter().any(|o| o.path == wanted) {
+            bail!("{name} is not an output any chapter includes");
+        }
+    }
+    let chosen = |output: &Output| {
+        selected.is_empty()
+            || selected.iter().any(|name| root().join(name) == output.path)
+    };
+    let status = cargo()
+        .args(["build", "--quiet", "--examples"])
+        .current_dir(root())
+        .status()
+        .context("running cargo build --examples")?;
+    if !status.success() {
+        bail!("cargo build --examples failed");
+    }
+    let mut results: Vec<String> = Vec::new();
+    let mut summary: Option<&Output> = None;
+    for output in &outputs {
+        let Some(words) = output.example_command()? else {
+            summary = Some(output);
+            continue;
+        };
+        if !chosen(output) {
+            continue;
+        }
+        println!("\n################ {}", output.command);
+        let stdout = run_command(&words).with_context(|| {
+            format!("`{}` (for {})", output.command, output.path.display())
+        })?;
+        results.extend(
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("RESULT "))
+                .map(normalise),
+        );
+        if record {
+            let text = format!("$ {}\n{}", output.command, normalise_all(&stdout));
+            fs::write(&output.path, text)?;
+        }
+    }
+    if let (true, true, Some(summary)) = (record, selected.is_empty(), summary) {
+        let mut text = format!("$ {SUMMARY_COMMAND}\n");
+        for line in &results {
+            text.push_str(line);
+            text.push('\n');
+        }
+        fs::write(&summary.path, text)?;
+    }
+    println!("\nAll examples ran and every claim held.");
+    Ok(())
+}
+
+/// Runs `cargo run --quiet --example NAME -- ARGS`, showing its output as it comes; its stdout.
+/// Progress goes to stderr, which is shown but not recorded.
+fn run_command(words: &[String]) -> Result<String> {
+    let mut child = cargo()
+        .arg("run")
+        .arg("--quiet")
+        .args(&words[2..])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        let n = std::io::Read::read(&mut stdout, &mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        std::io::stdout().write_all(&buffer[..n])?;
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("it failed ({status}); its output is above");
+    }
+    Ok(String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// A `cargo` command without the variables Cargo set for this process (its package's name and
+/// manifest directory, ...): build scripts that watch them would see them change and rebuild
+/// half the dependency tree, and again at the next plain `cargo build`.
+fn cargo() -> Command {
+    let mut command = Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars() {
+        let set_for_a_package = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
+        if set_for_a_package || name == "CARGO_PRIMARY_PACKAGE" || name == "OUT_DIR"
+        {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Replaces what changes from run to run and says nothing (index UUIDs, ports, elapsed times)
+/// with a placeholder. What the run found (counters, conflicts, versions) is kept as it came.
+fn normalise(line: &str) -> String {
+    let rules = [
+        (r#"("index_uuid": ?)"[^"]+""#, r#"$1"<uuid>""#),
+        (r"127\.0\.0\.1:[0-9]+", "127.0.0.1:<port>"),
+        (r#""elapsed_ms":[0-9]+"#, r#""elapsed_ms":"<ms>""#),
+        (r" in [0-9]+\.[0-9]+s$", " in <time>"),
+    ];
+    let mut line = line.to_string();
+    for (pattern, replacement) in rules {
+        let pattern = Regex::new(pattern).expect("a valid pattern");
+        line = pattern.replace_all(&line, replacement).into_owned();
+    }
+    line
+}
+
+fn normalise_all(text: &str) -> String {
+    text.lines().map(|l| normalise(l) + "\n").collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ports, UUIDs and times are replaced; counts stay.
+    #[test]
+    fn normalise_hides_what_changes_and_keeps_what_was_found() {
+        assert_eq!(
+            normalise(
+                r#"RESULT {"final":84,"elapsed_ms":387} at http://127.0.0.1:9201 in 0.39s"#
+            ),
+            r#"RESULT {"final":84,"elapsed_ms":"<ms>"} at http://127.0.0.1:<port> in <time>"#
+        );
+        assert_eq!(
+            normalise(r#"  "index_uuid": "AbC-12_x","#),
+            r#"  "index_uuid": "<uuid>","#
+        );
+    }
+
+    /// The book lists its outputs, and every one starts with a command this tool can run.
+    #[test]
+    fn every_output_in_the_book_has_a_command_to_run() {
+        let outputs = outputs_in_book_order().unwrap();
+        assert!(outputs.len() >= 5, "only {} outputs", outputs.len());
+        for output in &outputs {
+            output.example_command().unwrap();
+        }
+    }
+}
