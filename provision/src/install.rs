@@ -189,11 +189,17 @@ async fn maven(args: &[&str]) -> Result<()> {
     let relay = async {
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = String::new();
+        let mut files = 0;
         while let Ok(Some(line)) = lines.next_line().await {
-            if line.starts_with("Downloaded from") && line.contains(".zip")
-                || line.contains(".jar (")
-            {
-                say(line.trim());
+            // Maven fetches its own plugins first (dozens of small jars on a fresh machine):
+            // the artifact itself is named, the rest only counted.
+            if line.contains("Downloaded from") {
+                files += 1;
+                if line.contains(".zip") {
+                    say(line.trim_start_matches("[INFO] ").trim());
+                } else if files % 25 == 0 {
+                    say(format!("Maven has downloaded {files} files"));
+                }
             }
             seen.push_str(&line);
             seen.push('\n');

@@ -93,7 +93,7 @@ pub fn run(
 pub fn example(name: &str) -> &'static Path {
     static EXAMPLES: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
     let examples = EXAMPLES.get_or_init(|| {
-        let output = cargo()
+        let output = xtask::cargo()
             .args([
                 "build",
                 "--examples",
@@ -117,26 +117,4 @@ pub fn example(name: &str) -> &'static Path {
     examples
         .get(name)
         .unwrap_or_else(|| panic!("no example called {name}"))
-}
-
-/// A `cargo` command without the variables Cargo set for this process (its package's name and
-/// manifest directory, ...): build scripts that watch them would see them change and rebuild
-/// half the dependency tree, and again at the next plain `cargo build`.
-fn cargo() -> Command {
-    let mut command = Command::new(env!("CARGO"));
-    for (name, _) in std::env::vars() {
-        let set_for_a_package = [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_BIN_",
-            "CARGO_CRATE_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix));
-        if set_for_a_package || name == "CARGO_PRIMARY_PACKAGE" || name == "OUT_DIR"
-        {
-            command.env_remove(name);
-        }
-    }
-    command
 }

@@ -11,7 +11,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 use regex::Regex;
@@ -27,14 +27,14 @@ fn root() -> PathBuf {
 }
 
 /// One output the book shows, and the command that produces it.
-struct Output {
-    path: PathBuf,
-    command: String,
+pub struct Output {
+    pub path: PathBuf,
+    pub command: String,
 }
 
 impl Output {
     /// `cargo run --example NAME -- ARGS` as words, or `None` for the summary.
-    fn example_command(&self) -> Result<Option<Vec<String>>> {
+    pub fn example_command(&self) -> Result<Option<Vec<String>>> {
         if self.command == SUMMARY_COMMAND {
             return Ok(None);
         }
@@ -52,7 +52,7 @@ impl Output {
 }
 
 /// Every output the book includes, in book order, each once.
-fn outputs_in_book_order() -> Result<Vec<Output>> {
+pub fn outputs_in_book_order() -> Result<Vec<Output>> {
     let src = root().join("src");
     let summary = fs::read_to_string(src.join("SUMMARY.md"))
         .context("reading src/SUMMARY.md")?;
@@ -102,7 +102,7 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
         selected.is_empty()
             || selected.iter().any(|name| root().join(name) == output.path)
     };
-    let status = cargo()
+    let status = crate::cargo()
         .args(["build", "--quiet", "--examples"])
         .current_dir(root())
         .status()
@@ -150,7 +150,7 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
 /// Runs `cargo run --quiet --example NAME -- ARGS`, showing its output as it comes; its stdout.
 /// Progress goes to stderr, which is shown but not recorded.
 fn run_command(words: &[String]) -> Result<String> {
-    let mut child = cargo()
+    let mut child = crate::cargo()
         .arg("run")
         .arg("--quiet")
         .args(&words[2..])
@@ -173,28 +173,6 @@ fn run_command(words: &[String]) -> Result<String> {
         bail!("it failed ({status}); its output is above");
     }
     Ok(String::from_utf8_lossy(&seen).into_owned())
-}
-
-/// A `cargo` command without the variables Cargo set for this process (its package's name and
-/// manifest directory, ...): build scripts that watch them would see them change and rebuild
-/// half the dependency tree, and again at the next plain `cargo build`.
-fn cargo() -> Command {
-    let mut command = Command::new(env!("CARGO"));
-    for (name, _) in std::env::vars() {
-        let set_for_a_package = [
-            "CARGO_PKG_",
-            "CARGO_MANIFEST_",
-            "CARGO_BIN_",
-            "CARGO_CRATE_",
-        ]
-        .iter()
-        .any(|prefix| name.starts_with(prefix));
-        if set_for_a_package || name == "CARGO_PRIMARY_PACKAGE" || name == "OUT_DIR"
-        {
-            command.env_remove(name);
-        }
-    }
-    command
 }
 
 /// Replaces what changes from run to run and says nothing (index UUIDs, ports, elapsed times)

@@ -11,13 +11,13 @@
 //! cargo xtask podman up|down|env     Podman as the container engine, where there is no Docker
 //! ```
 
-mod book;
 mod es;
 mod podman;
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use xtask::book;
 
 const USAGE: &str = "usage: cargo es status|start|stop|kill|restart ... | \
 cargo xtask examples|record|podman ... (see xtask/src/main.rs)";
