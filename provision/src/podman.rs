@@ -25,7 +25,9 @@ use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-use crate::facts::{Build, CONTAINER_LABEL, RELEASE, SCRIPTING, Server};
+use crate::facts::{
+    Build, CONTAINER_LABEL, NODE_SETTINGS, RELEASE, SCRIPTING, Server,
+};
 use crate::install::{self, run_quiet};
 use crate::local::{runner_jvm_options, runner_main};
 use crate::progress::{Ticker, print_tail, say};
@@ -274,9 +276,13 @@ fn as_official_image(es_home: &Path) -> Result<()> {
             "ES_DISTRIBUTION_TYPE=docker\n",
         ),
     )?;
+    let loopback = NODE_SETTINGS
+        .iter()
+        .find(|(name, _)| *name == "network.host")
+        .map_or("127.0.0.1", |(_, value)| value);
     fs::write(
         es_home.join("config/elasticsearch.yml"),
-        "cluster.name: \"docker-cluster\"\nnetwork.host: 127.0.0.1\n",
+        format!("cluster.name: \"docker-cluster\"\nnetwork.host: {loopback}\n"),
     )?;
     let log4j2 = es_home.join("config/log4j2.properties");
     let text = fs::read_to_string(&log4j2)?;
@@ -366,6 +372,7 @@ fn runner_entrypoint() -> String {
 }
 
 /// A fingerprint of everything an image is made from, so a change to any of it rebuilds it.
+/// (The standard hasher may change between Rust releases; then the images are rebuilt once.)
 fn recipe(server: &Server) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
