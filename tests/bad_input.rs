@@ -118,3 +118,22 @@ fn nothing_available_names_what_was_tried_and_the_fixes() {
         );
     }
 }
+
+/// Part II's examples refuse what they do not know, before anything connects: a strategy the
+/// upsert race does not have, and any flag at all for the examples that take none.
+#[test]
+fn part_two_examples_refuse_bad_flags() {
+    let unreachable = [("ELASTICSEARCH_URL", "http://127.0.0.1:1")];
+    let run = run_example("upsert_race", &["--strategy", "fast"], &unreachable);
+    run.assert_one_line_error(
+        "--strategy must be one of all, none, occ, upsert, scripted_upsert, compilations",
+    );
+    let run = run_example("upsert_race", &["--per-client", "0"], &unreachable);
+    run.assert_one_line_error(
+        "--per-client must be a whole number from 1 to 10000",
+    );
+    for example in ["create_race", "partial_update"] {
+        let run = run_example(example, &["--clients", "5"], &unreachable);
+        run.assert_one_line_error("unknown flag --clients");
+    }
+}

@@ -384,3 +384,163 @@ fn saved_outputs_have_the_shape_the_chapters_describe() {
         "every increment is either acknowledged or reported as given up"
     );
 }
+
+/// Part II's saved outputs say what chapters 9 to 11 say: the index request lets every creation
+/// through and the creator loses its document, `_create` lets one through and answers the rest
+/// 409 "document already exists", a condition on a missing document is a 409 "no document was
+/// found"; from no document, GET-then-write loses increments while the conditional client and
+/// both upserts end at exactly N x M with one creation, and the amount in `params` spares
+/// compilations; a partial `doc` loses A's withdrawal where a condition or a script does not,
+/// the refusals have their exact texts, and `_version`/`_seq_no` behave as chapter 11 tells
+/// across delete and re-create. Chapter 5's new sections are in its output too.
+#[test]
+fn part_two_outputs_have_the_shape_the_chapters_describe() {
+    let results = saved_results();
+    let text = |name: &str| {
+        fs::read_to_string(root().join(format!("src/outputs/{name}.txt")))
+            .unwrap_or_else(|_| panic!("no saved output {name}.txt"))
+    };
+    let by_strategy = |name: &str, strategy: &str| -> Value {
+        results
+            .get(name)
+            .unwrap_or_else(|| panic!("no saved output {name}.txt"))
+            .iter()
+            .find(|r| r["strategy"] == strategy)
+            .unwrap_or_else(|| panic!("{name}: no {strategy} result"))
+            .clone()
+    };
+
+    // Chapter 9.
+    let index = by_strategy("create_race", "index");
+    assert_eq!(index["clients"], 5);
+    assert_eq!(index["saw_missing"], 5, "every client's GET saw no account");
+    assert_eq!(index["acknowledged"], 5);
+    assert_eq!(index["created"], 1);
+    assert_eq!(index["conflicts"], 0);
+    assert_eq!(
+        index["holder_is_creator"], false,
+        "the creator lost its account"
+    );
+    let create = by_strategy("create_race", "create");
+    assert_eq!(create["acknowledged"], 1);
+    assert_eq!(create["created"], 1);
+    assert_eq!(create["conflicts"], 4);
+    assert_eq!(create["holder_is_creator"], true);
+    let conditions = by_strategy("create_race", "conditions");
+    assert_eq!(conditions["op_type_create_status"], 409);
+    assert_eq!(conditions["if_seq_no_on_missing_status"], 409);
+    assert_eq!(
+        conditions["if_seq_no_on_missing_type"],
+        "version_conflict_engine_exception"
+    );
+    assert_eq!(conditions["create_with_if_seq_no_status"], 400);
+    assert_eq!(conditions["conditional_success_status"], 200);
+    let created = text("create_race");
+    for words in [
+        "document already exists (current version [1])",
+        "but no document was found",
+        "create operations do not support compare and set",
+    ] {
+        assert!(created.contains(words), "create_race.txt lacks {words:?}");
+    }
+
+    // Chapter 10.
+    let none = by_strategy("upsert_race", "none");
+    assert_eq!(
+        (none["clients"].as_u64(), none["per_client"].as_u64()),
+        (Some(5), Some(50))
+    );
+    assert_eq!(none["acknowledged"], 250);
+    assert!(
+        none["final"].as_u64().unwrap() < 250,
+        "none must lose increments"
+    );
+    assert_eq!(
+        none["written_as_new"], 5,
+        "the prose says all five wrote a new counter"
+    );
+    assert_eq!(none["created"], 1);
+    for strategy in ["occ", "upsert", "scripted_upsert"] {
+        let run = by_strategy("upsert_race", strategy);
+        assert_eq!(run["final"], 250, "{strategy}");
+        assert_eq!(run["acknowledged"], 250, "{strategy}");
+        assert_eq!(run["created"], 1, "{strategy}");
+        assert_eq!(run["failed"], 0, "{strategy}");
+    }
+    let occ = by_strategy("upsert_race", "occ");
+    assert!(occ["conflicts"].as_u64().unwrap() > 0);
+    assert!(occ["create_conflicts"].as_u64().unwrap() > 0);
+    for strategy in ["upsert", "scripted_upsert"] {
+        let run = by_strategy("upsert_race", strategy);
+        assert_eq!(run["retry_on_conflict"], 10);
+        assert!(
+            run["conflicts"].as_u64().unwrap() <= 1,
+            "the prose says 0 or 1 conflicts reached a client"
+        );
+    }
+    let compiled = by_strategy("upsert_race", "compilations");
+    assert_eq!(compiled["updates"], 5);
+    assert_eq!(compiled["hard_coded_compilations"], 5);
+    assert_eq!(
+        compiled["params_compilations"], 0,
+        "the race had compiled that source"
+    );
+    let unretried =
+        &results["upsert_race_strategy_upsert_retryonconflict_0_maxattempts_1"];
+    assert_eq!(unretried.len(), 1);
+    let unretried = &unretried[0];
+    assert_eq!(unretried["retry_on_conflict"], 0);
+    assert_eq!(unretried["max_attempts"], 1);
+    assert_eq!(unretried["final"], unretried["acknowledged"]);
+    assert_eq!(
+        unretried["acknowledged"].as_u64().unwrap()
+            + unretried["failed"].as_u64().unwrap(),
+        250
+    );
+    assert!(unretried["failed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        unretried["create_conflicts"], 4,
+        "the prose says four collisions"
+    );
+
+    // Chapter 11.
+    let partial = by_strategy("partial_update", "partial_doc");
+    assert_eq!(partial["expected"], 300);
+    assert_eq!(partial["final"], 500, "a partial doc lost A's withdrawal");
+    assert_eq!(partial["with_condition"], 300);
+    assert_eq!(partial["with_script"], 300);
+    assert_eq!(partial["conflict_status"], 409);
+    assert!(partial["with_script_server_version"].is_string());
+    let history = by_strategy("partial_update", "delete_recreate");
+    assert_eq!(history["versions"], serde_json::json!([1, 2, 3, 4, 5]));
+    assert_eq!(history["seq_nos"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert_eq!(history["recreated_after_gc_version"], 1);
+    assert_eq!(history["old_condition_status"], 409);
+    let refused = text("partial_update");
+    for words in [
+        "compare and write operations can not be retried",
+        "upsert requests don't support `if_seq_no` and `if_primary_term`",
+        "compare and write operations can not be used with upsert",
+        "document_missing_exception",
+        "result=not_found",
+    ] {
+        assert!(
+            refused.contains(words),
+            "partial_update.txt lacks {words:?}"
+        );
+    }
+
+    // Chapter 5's sections 6 to 9.
+    let mechanism = text("how_occ_works");
+    for words in [
+        "seq_no_primary_term=false: hit _seq_no=null",
+        "result=noop",
+        "current version [5] is higher or equal to the one provided [5]",
+        "_primary_term=3",
+    ] {
+        assert!(
+            mechanism.contains(words),
+            "how_occ_works.txt lacks {words:?}"
+        );
+    }
+}

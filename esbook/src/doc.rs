@@ -171,6 +171,53 @@ pub async fn read(
     })
 }
 
+/// Like [`read`], but a document that does not exist (HTTP 404, `"found": false`) is `None`
+/// rather than an error: for the clients that decide between creating and updating.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// use esbook::doc;
+/// use serde_json::json;
+///
+/// doc::fresh_index(client, "doc-find").await?;
+/// assert!(doc::find(client, "doc-find", "1").await?.is_none());
+/// doc::put(client, "doc-find", "1", json!({ "counter": 1 })).await?;
+/// let found = doc::find(client, "doc-find", "1").await?.expect("it exists now");
+/// assert_eq!((found.number("counter")?, found.seq_no), (1, 0));
+/// # Ok(()) }
+/// ```
+pub async fn find(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+) -> Result<Option<Versioned>> {
+    let response = client.get(GetParts::IndexId(index, id)).send().await?;
+    if response.status_code().as_u16() == 404 {
+        let body: Value = response.json().await.with_context(|| {
+            format!("reading {index}/{id}: a 404 that is not JSON")
+        })?;
+        // A missing index is a 404 too, with an error instead of "found": false.
+        if body["found"] == false {
+            return Ok(None);
+        }
+        bail!("reading {index}/{id}: HTTP 404: {}", reason(&body));
+    }
+    let body = expect_success(response, &format!("reading {index}/{id}")).await?;
+    let number = |field: &str| {
+        body[field]
+            .as_i64()
+            .ok_or_else(|| anyhow!("GET {index}/{id} answered without {field}"))
+    };
+    Ok(Some(Versioned {
+        seq_no: number("_seq_no")?,
+        primary_term: number("_primary_term")?,
+        version: number("_version")?,
+        source: body["_source"].clone(),
+    }))
+}
+
 /// Classifies a write's response: written, or rejected as a version conflict. Anything else
 /// (a 400, a 5xx) is an error, with the server's reason.
 ///

@@ -14,6 +14,8 @@
 //!   a real Elasticsearch from Maven Central started on 127.0.0.1 and reused across runs.
 //! - [`client`]: a client for a URL (credentials, a CA), and the first request that proves a
 //!   server answers.
+//! - [`answer`]: an answer as the server gave it, status and body, for the chapters that show
+//!   what the server refuses and in which words.
 //! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
 //!   or a version conflict, and a fresh index for each run.
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
@@ -24,6 +26,7 @@
 //! A real service would make different trade-offs in places (connection pools, TLS set-up,
 //! retries tuned to its own latency); each module says where.
 
+pub mod answer;
 pub mod cli;
 pub mod client;
 pub mod cluster;
