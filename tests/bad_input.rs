@@ -137,3 +137,85 @@ fn part_two_examples_refuse_bad_flags() {
         run.assert_one_line_error("unknown flag --clients");
     }
 }
+
+/// The examples of chapters 12 to 15 fail the same way as the others: an unreachable cluster
+/// and a malformed URL are each one line, fast.
+#[test]
+fn many_document_examples_report_unreachable_and_malformed_urls() {
+    for example in [
+        "bulk_conflicts",
+        "external_sync",
+        "update_by_query",
+        "hot_counter",
+    ] {
+        let run = run_example(
+            example,
+            &[],
+            &[("ELASTICSEARCH_URL", "http://127.0.0.1:1")],
+        );
+        run.assert_one_line_error(
+            "cannot reach Elasticsearch at http://127.0.0.1:1",
+        );
+        assert!(
+            run.took < Duration::from_secs(30),
+            "{example} took {:?}",
+            run.took
+        );
+        let run = run_example(example, &[], &[("ELASTICSEARCH_URL", "not a url")]);
+        run.assert_one_line_error(r#"ELASTICSEARCH_URL "not a url" is not a URL"#);
+    }
+}
+
+/// The flags of external_sync and hot_counter are checked before anything connects; the
+/// examples without flags refuse any.
+#[test]
+fn many_document_examples_refuse_bad_flags() {
+    let unreachable = [("ELASTICSEARCH_URL", "http://127.0.0.1:1")];
+    let cases: [(&str, &[&str], &str); 9] = [
+        (
+            "external_sync",
+            &["--workers", "0"],
+            r#"--workers must be a whole number from 1 to 32, got "0""#,
+        ),
+        (
+            "external_sync",
+            &["--workers", "many"],
+            r#"--workers must be a whole number from 1 to 32, got "many""#,
+        ),
+        (
+            "external_sync",
+            &["--mode", "internal"],
+            "--mode must be one of all, none, external, external_gte",
+        ),
+        (
+            "hot_counter",
+            &["--shards", "0"],
+            r#"--shards must be a whole number from 1 to 1000, got "0""#,
+        ),
+        (
+            "hot_counter",
+            &["--clients", "-3"],
+            r#"--clients must be a whole number from 1 to 100, got "-3""#,
+        ),
+        (
+            "hot_counter",
+            &["--design", "locks"],
+            "--design must be one of all, single, sharded, events",
+        ),
+        (
+            "hot_counter",
+            &["--per-client"],
+            "--per-client needs a value",
+        ),
+        (
+            "bulk_conflicts",
+            &["--products", "5"],
+            "unknown flag --products",
+        ),
+        ("update_by_query", &["now"], r#"unexpected argument "now""#),
+    ];
+    for (example, args, error) in cases {
+        let run = run_example(example, args, &unreachable);
+        run.assert_one_line_error(error);
+    }
+}

@@ -544,3 +544,146 @@ fn part_two_outputs_have_the_shape_the_chapters_describe() {
         );
     }
 }
+
+/// Chapters 12 to 15 say what their saved outputs show: a bulk answered HTTP 200 with
+/// `"errors": true` and per-item 409s, lost without checking and whole with it; a sync pipeline
+/// stale without versions and equal to its source with them, and the edges of external
+/// versioning; update-by-query's conflicts with and without `conflicts=proceed`, and the job
+/// finished; exact totals for the hot-document designs, with their conflicts beside the single
+/// document's.
+#[test]
+fn saved_outputs_of_the_many_document_chapters_have_the_shape_described() {
+    let results = saved_results();
+    let by = |name: &str, key: &str, value: &str| -> Value {
+        results
+            .get(name)
+            .unwrap_or_else(|| panic!("no saved output {name}.txt"))
+            .iter()
+            .find(|r| r[key] == value)
+            .unwrap_or_else(|| panic!("{name}: no result with {key}={value}"))
+            .clone()
+    };
+    let raw =
+        fs::read_to_string(root().join("src/outputs/bulk_conflicts.txt")).unwrap();
+    assert!(
+        raw.contains(
+            r#""status":409,"error":{"type":"version_conflict_engine_exception""#
+        ),
+        "the bulk chapter shows a raw 409 item"
+    );
+
+    // Chapter 12.
+    let blind = by("bulk_conflicts", "writer", "blind");
+    assert_eq!(
+        (blind["http_status"].as_u64(), blind["errors"].as_bool()),
+        (Some(200), Some(false))
+    );
+    assert_eq!(blind["lost_restocks"], 5);
+    let unchecked = by("bulk_conflicts", "writer", "unchecked");
+    assert_eq!(
+        (
+            unchecked["http_status"].as_u64(),
+            unchecked["errors"].as_bool()
+        ),
+        (Some(200), Some(true))
+    );
+    assert_eq!(unchecked["first_bulk_conflicts"], 5);
+    assert_eq!(unchecked["believed_written"], 20);
+    assert_eq!(unchecked["lost_order_lines"], 5);
+    let checked = by("bulk_conflicts", "writer", "checked");
+    assert_eq!(checked["first_bulk_conflicts"], 5);
+    assert_eq!(checked["bulk_sizes"], serde_json::json!([20, 5]));
+    assert_eq!(
+        (
+            checked["wrong_products"].as_u64(),
+            checked["given_up"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    // Chapter 13.
+    let none = by("external_sync", "mode", "none");
+    assert!(
+        none["stale_rows"].as_u64().unwrap() > 0,
+        "no stale rows without versions"
+    );
+    assert_eq!(
+        (none["dropped"].as_u64(), none["equals_source"].as_bool()),
+        (Some(0), Some(false))
+    );
+    assert_eq!(none["written"], none["deliveries"]);
+    for mode in ["external", "external_gte"] {
+        let run = by("external_sync", "mode", mode);
+        assert_eq!(run["stale_rows"], 0, "{mode}");
+        assert_eq!(run["equals_source"], true, "{mode}");
+        assert!(run["dropped"].as_u64().unwrap() > 0, "{mode}: no 409");
+        assert_eq!(
+            run["deliveries"], none["deliveries"],
+            "{mode}: the same deliveries"
+        );
+    }
+    let edges = by("external_sync", "mode", "edges");
+    assert_eq!(edges["equal_version_external"], 409);
+    assert_eq!(edges["equal_version_external_gte"], 200);
+    assert_eq!(edges["after_plain_write"], 409);
+    assert_eq!(edges["after_delete"], 409);
+    assert_eq!(edges["if_seq_no_with_external"], 400);
+
+    // Chapter 14.
+    let abort = by("update_by_query", "part", "abort");
+    assert_eq!(abort["version_conflicts"], 3);
+    assert_eq!(abort["failures"], 3);
+    assert_eq!(
+        abort["updated"], 57,
+        "the job stopped after its sixth batch"
+    );
+    assert_eq!(abort["batches"], 6);
+    assert_eq!(abort["reminded"], abort["updated"]);
+    assert_eq!(abort["total"], 100);
+    assert_eq!(abort["customer_edits_kept"], true);
+    let proceed = by("update_by_query", "part", "proceed");
+    assert_eq!(proceed["version_conflicts"], 3);
+    assert_eq!(proceed["failures"], 0);
+    assert_eq!(
+        (proceed["updated"].as_u64(), proceed["left"].as_u64()),
+        (Some(97), Some(3))
+    );
+    let finish = by("update_by_query", "part", "finish");
+    assert_eq!(finish["left_before"], 43);
+    assert_eq!(finish["updated_per_pass"], serde_json::json!([42, 1]));
+    assert_eq!(finish["conflicts_per_pass"], serde_json::json!([1, 0]));
+    assert_eq!(finish["left"], 0);
+    let dbq = by("update_by_query", "part", "delete_by_query");
+    assert_eq!(dbq["deleted_per_pass"], serde_json::json!([18, 0]));
+    assert_eq!(dbq["conflicts_per_pass"], serde_json::json!([2, 0]));
+    assert_eq!(dbq["orders_left"], 82);
+
+    // Chapter 15: exact totals; conflicts, not times.
+    let single = by("hot_counter", "design", "single");
+    let sharded = by("hot_counter", "design", "sharded");
+    let events = by("hot_counter", "design", "events");
+    for run in [&single, &sharded, &events] {
+        assert_eq!(
+            (run["clients"].as_u64(), run["per_client"].as_u64()),
+            (Some(10), Some(25))
+        );
+        assert_eq!(run["total"], 250, "{run}");
+        assert_eq!(
+            (run["landed"].as_u64(), run["failed"].as_u64()),
+            (Some(250), Some(0))
+        );
+        assert!(run["wall_ms"].is_u64(), "{run}: no wall time");
+    }
+    assert_eq!(sharded["documents"], 16);
+    let conflicts = |run: &Value| run["conflicts"].as_u64().unwrap();
+    assert!(
+        conflicts(&single) > 250,
+        "the prose says well over one conflict per increment for the single document"
+    );
+    assert!(
+        conflicts(&sharded) * 4 < conflicts(&single),
+        "the prose says several times fewer conflicts for the sharded counter"
+    );
+    assert_eq!(conflicts(&events), 0);
+    assert_eq!(events["count_before_refresh"], 0);
+}

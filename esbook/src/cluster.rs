@@ -137,6 +137,12 @@ impl Cluster {
                  ELASTICSEARCH_URL at a full Elasticsearch distribution"
             );
         }
+        if needs == Needs::Scripting && !cluster.has_update_by_query().await? {
+            bail!(
+                "{cluster} has no reindex module, which update-by-query needs; point \
+                 ELASTICSEARCH_URL at a full Elasticsearch distribution"
+            );
+        }
         Ok(cluster)
     }
 
@@ -156,13 +162,42 @@ impl Cluster {
     /// let cluster = Cluster::connect(Needs::Core).await?;
     /// let scripting = cluster.for_needs(Needs::Scripting).await?;
     /// assert!(scripting.has_scripting().await?);
+    /// assert!(scripting.has_update_by_query().await?);
     /// # Ok(()) }
     /// ```
     pub async fn for_needs(&self, needs: Needs) -> Result<Cluster> {
-        if needs == Needs::Core || self.has_scripting().await? {
+        if needs == Needs::Core
+            || (self.has_scripting().await? && self.has_update_by_query().await?)
+        {
             return Ok(self.clone());
         }
         Cluster::connect(needs).await
+    }
+
+    /// Whether the cluster runs update-by-query (the `reindex` module, which also serves
+    /// delete-by-query and reindex): sends one that cannot touch anything.
+    ///
+    /// A build without the module has no such route and answers 400 "no handler found". The
+    /// probe names indices that should not exist, and even if some did, its query (no ids)
+    /// matches no document, so it changes nothing on a reader's cluster.
+    pub async fn has_update_by_query(&self) -> Result<bool> {
+        let response = self
+            .client
+            .send(
+                elasticsearch::http::Method::Post,
+                "/occ-book-probe-none-*/_update_by_query",
+                elasticsearch::http::headers::HeaderMap::new(),
+                Option::<&()>::None,
+                Some(elasticsearch::http::request::JsonBody::new(
+                    serde_json::json!({ "query": { "ids": { "values": [] } } }),
+                )),
+                None,
+            )
+            .await
+            .with_context(|| {
+                format!("asking {} to run an update-by-query", self.url)
+            })?;
+        Ok(response.status_code().is_success())
     }
 
     /// Whether the cluster runs Painless scripts: asks it to execute `1 + 1`.

@@ -18,6 +18,10 @@
 //!   what the server refuses and in which words.
 //! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
 //!   or a version conflict, and a fresh index for each run.
+//! - [`bulk`]: many documents per request: `_mget`, and `_bulk` with its answer read item by
+//!   item (an HTTP 200 can hold 409s).
+//! - [`counter`]: a counter sharded over N documents, so that concurrent increments rarely
+//!   collide.
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
 //! - [`cli`]: the examples' flags, with one-line errors.
 //! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
@@ -27,9 +31,11 @@
 //! retries tuned to its own latency); each module says where.
 
 pub mod answer;
+pub mod bulk;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod counter;
 pub mod doc;
 pub mod report;
 pub mod retry;
