@@ -17,6 +17,8 @@
 //! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
 //!   or a version conflict, and a fresh index for each run.
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
+//! - [`race`]: chapter 6's race of many clients on one counter, its strategies, and what a
+//!   run of it costs (shared by `counter_race` and the contention benchmark).
 //! - [`cli`]: the examples' flags, with one-line errors.
 //! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
 //! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.
@@ -28,6 +30,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod doc;
+pub mod race;
 pub mod report;
 pub mod retry;
 pub mod run;

@@ -19,7 +19,7 @@ use regex::Regex;
 /// The command of the output that collects every result line of a run.
 const SUMMARY_COMMAND: &str = "scripts/run-examples.sh | grep RESULT";
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
@@ -178,7 +178,7 @@ fn run_command(words: &[String]) -> Result<String> {
 /// A `cargo` command without the variables Cargo set for this process (its package's name and
 /// manifest directory, ...): build scripts that watch them would see them change and rebuild
 /// half the dependency tree, and again at the next plain `cargo build`.
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut command = Command::new(env!("CARGO"));
     for (name, _) in std::env::vars() {
         let set_for_a_package = [
@@ -204,7 +204,12 @@ fn normalise(line: &str) -> String {
         (r#"("index_uuid": ?)"[^"]+""#, r#"$1"<uuid>""#),
         (r"127\.0\.0\.1:[0-9]+", "127.0.0.1:<port>"),
         (r#""elapsed_ms":[0-9]+"#, r#""elapsed_ms":"<ms>""#),
+        (r#""client_cpu_ms":[0-9]+"#, r#""client_cpu_ms":"<ms>""#),
         (r" in [0-9]+\.[0-9]+s$", " in <time>"),
+        (
+            r" in [0-9]+\.[0-9]+s, client CPU [0-9]+\.[0-9]+s$",
+            " in <time>, client CPU <time>",
+        ),
     ];
     let mut line = line.to_string();
     for (pattern, replacement) in rules {
@@ -230,6 +235,10 @@ mod tests {
                 r#"RESULT {"final":84,"elapsed_ms":387} at http://127.0.0.1:9201 in 0.39s"#
             ),
             r#"RESULT {"final":84,"elapsed_ms":"<ms>"} at http://127.0.0.1:<port> in <time>"#
+        );
+        assert_eq!(
+            normalise(r#"{"client_cpu_ms":270} in 0.44s, client CPU 0.27s"#),
+            r#"{"client_cpu_ms":"<ms>"} in <time>, client CPU <time>"#
         );
         assert_eq!(
             normalise(r#"  "index_uuid": "AbC-12_x","#),
