@@ -16,95 +16,28 @@
 //! Flags: `--strategy all|none|occ|server`, `--clients N`, `--per-client M`,
 //! `--max-attempts K` (client-side tries per increment), `--retry-on-conflict R` (server).
 //!
-//! Each strategy ends with a `RESULT {json}` line. The run exits non-zero if a claim fails:
+//! The strategies and the clients that run them live in `esbook/src/race.rs`, which the
+//! contention benchmark (`benches/contention.rs`, chapter 16) runs too; this example runs
+//! the race once per strategy and checks what it claims.
+//!
+//! Each strategy ends with a `RESULT {json}` line, with the race's wall time (`elapsed_ms`)
+//! and the CPU time this process spent on it (`client_cpu_ms`). The run exits non-zero if a claim fails:
 //! `none` must lose updates (with more than one client); `occ` and `server` must end with
 //! `final == acknowledged`, and with at least the default `--max-attempts`,
 //! `acknowledged == expected`.
 
-use std::future::Future;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
+use anyhow::Result;
 use esbook::cli::Args;
-use esbook::doc::{self, Outcome};
+use esbook::race::{self, Contender, Race, Strategy};
 use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::json;
 
 const INDEX: &str = "conc_demo";
-const DOC_ID: &str = "1";
-
-/// The race's settings; the defaults are the notebook's.
-#[derive(Debug, Clone, Copy)]
-struct Race {
-    clients: u32,
-    per_client: u32,
-    /// Client-side retry policy of the `occ` strategy.
-    backoff: Backoff,
-    /// `retry_on_conflict` of the `server` strategy (the notebook used 10).
-    retry_on_conflict: u32,
-}
-
-impl Default for Race {
-    fn default() -> Race {
-        Race {
-            clients: 5,
-            per_client: 50,
-            backoff: Backoff::default(),
-            retry_on_conflict: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Strategy {
-    None,
-    Occ,
-    Server,
-}
-
-impl Strategy {
-    const ALL: [Strategy; 3] = [Strategy::None, Strategy::Occ, Strategy::Server];
-
-    fn name(self) -> &'static str {
-        match self {
-            Strategy::None => "none",
-            Strategy::Occ => "occ",
-            Strategy::Server => "server",
-        }
-    }
-
-    /// The scripted update needs Painless; the others run on any Elasticsearch.
-    fn needs(self) -> Needs {
-        match self {
-            Strategy::Server => Needs::Scripting,
-            Strategy::None | Strategy::Occ => Needs::Core,
-        }
-    }
-}
-
-/// What one client saw while doing its increments.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    /// Increments Elasticsearch acknowledged (a 2xx for the write that carried them).
-    acknowledged: u64,
-    /// Writes that came back as a 409 version conflict: at once (`occ`), or after the server's
-    /// own `retry_on_conflict` retries ran out (`server`). Each was retried by the client.
-    conflicts: u64,
-    /// Increments given up on after the retry bound.
-    failed: u64,
-}
-
-impl std::ops::AddAssign for Tally {
-    fn add_assign(&mut self, other: Tally) {
-        self.acknowledged += other.acknowledged;
-        self.conflicts += other.conflicts;
-        self.failed += other.failed;
-    }
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -112,7 +45,7 @@ async fn main() -> ExitCode {
         let mut args = Args::from_env(&usage())?;
         let defaults = Race::default();
         let mut names = vec!["all"];
-        names.extend(Strategy::ALL.map(Strategy::name));
+        names.extend(Strategy::ALL.iter().map(|s| s.name()));
         let strategy = args.choice("strategy", "all", &names)?;
         let race = Race {
             clients: args.number("clients", defaults.clients, 1..=100)?,
@@ -134,6 +67,7 @@ async fn main() -> ExitCode {
                 defaults.retry_on_conflict,
                 0..=100,
             )?,
+            ..defaults
         };
         args.finish()?;
         let strategies: Vec<Strategy> = Strategy::ALL
@@ -160,7 +94,7 @@ async fn main() -> ExitCode {
 }
 
 fn usage() -> String {
-    let names: Vec<&str> = Strategy::ALL.map(Strategy::name).to_vec();
+    let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
     format!(
         "usage: cargo run --example counter_race -- [--strategy all|{}] [--clients N] \
          [--per-client M] [--max-attempts K] [--retry-on-conflict R]",
@@ -175,54 +109,17 @@ async fn run_race(
     strategy: Strategy,
     race: Race,
     claims: &mut Claims,
-) -> Result<Tally> {
-    doc::fresh_index(&cluster.client, index).await?;
-    doc::put(&cluster.client, index, DOC_ID, json!({ "counter": 0 })).await?;
-    let started = Instant::now();
-
-    // ANCHOR: spawn
-    let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..race.clients {
-        let client = cluster.client.clone();
-        let index = index.to_string();
-        clients.spawn(async move {
-            let mut tally = Tally::default();
-            for _ in 0..race.per_client {
-                tally += match strategy {
-                    Strategy::None => {
-                        increment_without_occ(&client, &index).await?
-                    }
-                    Strategy::Occ => {
-                        increment_with_occ(&client, &index, race.backoff).await?
-                    }
-                    Strategy::Server => {
-                        let retries = race.retry_on_conflict;
-                        increment_on_server(&client, &index, retries, race.backoff)
-                            .await?
-                    }
-                };
-            }
-            anyhow::Ok(tally)
-        });
-    }
-    let mut total = Tally::default();
-    while let Some(joined) = clients.join_next().await {
-        total += joined.context("a client task panicked")??;
-    }
-    // ANCHOR_END: spawn
-
-    let elapsed = started.elapsed();
-    let expected = u64::from(race.clients) * u64::from(race.per_client);
-    let final_count = doc::read(&cluster.client, index, DOC_ID)
-        .await?
-        .number("counter")? as u64;
+) -> Result<race::Run> {
+    let run = race::run(cluster, index, Arc::new(strategy), race).await?;
+    let (total, expected, final_count) = (run.total, run.expected, run.counted);
     println!(
-        "{}: counter={final_count}, expected={expected}, acknowledged={}, conflicts={}, failed={} in {:.2}s",
+        "{}: counter={final_count}, expected={expected}, acknowledged={}, conflicts={}, failed={} in {:.2}s, client CPU {:.2}s",
         strategy.name(),
         total.acknowledged,
         total.conflicts,
         total.failed,
-        elapsed.as_secs_f64()
+        run.elapsed.as_secs_f64(),
+        run.cpu.as_secs_f64(),
     );
     let mut result = json!({
         "example": "counter_race",
@@ -243,7 +140,8 @@ async fn run_race(
             result["max_attempts"] = json!(race.backoff.max_attempts);
         }
     }
-    report::result(cluster, elapsed, result);
+    result["client_cpu_ms"] = json!(run.cpu.as_millis() as u64);
+    report::result(cluster, run.elapsed, result);
 
     let defaults = Race::default();
     match strategy {
@@ -290,115 +188,20 @@ async fn run_race(
             }
         }
     }
-    Ok(total)
+    Ok(run)
 }
-
-// ANCHOR: none
-/// GET, add one, write back unconditionally: the read-modify-write that
-/// loses updates.
-async fn increment_without_occ(
-    client: &Elasticsearch,
-    index: &str,
-) -> Result<Tally> {
-    let seen = doc::read(client, index, DOC_ID).await?;
-    let next = seen.number("counter")? + 1;
-    doc::put(client, index, DOC_ID, json!({ "counter": next })).await?;
-    Ok(Tally {
-        acknowledged: 1,
-        ..Tally::default()
-    })
-}
-// ANCHOR_END: none
-
-// ANCHOR: occ
-/// GET with `_seq_no`/`_primary_term`, then write on condition they still
-/// hold. A conflict means another client wrote in between: the whole
-/// read-and-write is tried again (see `until_written`).
-async fn increment_with_occ(
-    client: &Elasticsearch,
-    index: &str,
-    backoff: Backoff,
-) -> Result<Tally> {
-    until_written(backoff, || async {
-        let seen = doc::read(client, index, DOC_ID).await?;
-        let response = client
-            .index(IndexParts::IndexId(index, DOC_ID))
-            .if_seq_no(seen.seq_no)
-            .if_primary_term(seen.primary_term)
-            .body(json!({ "counter": seen.number("counter")? + 1 }))
-            .send()
-            .await?;
-        doc::outcome(response).await
-    })
-    .await
-}
-// ANCHOR_END: occ
-
-// ANCHOR: retry
-/// Runs `attempt` until it is written; after each version conflict waits a
-/// little (backoff with jitter) and tries again, `backoff.max_attempts` times
-/// at most. Counts what happened.
-async fn until_written<F, Fut>(backoff: Backoff, mut attempt: F) -> Result<Tally>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Outcome>>,
-{
-    let mut tally = Tally::default();
-    for tried in 1..=backoff.max_attempts {
-        match attempt().await? {
-            Outcome::Written(_) => {
-                tally.acknowledged = 1;
-                return Ok(tally);
-            }
-            Outcome::Conflict(_) => {
-                tally.conflicts += 1;
-                tokio::time::sleep(backoff.delay(tried)).await;
-            }
-        }
-    }
-    tally.failed = 1;
-    Ok(tally)
-}
-// ANCHOR_END: retry
-
-// ANCHOR: server
-/// Let Elasticsearch do the read-modify-write: a scripted update, retried by
-/// the server up to `retry_on_conflict` times when another write slips in
-/// between its own read and write. If even those retries run out, the 409
-/// reaches us, and we retry like any other conflict.
-async fn increment_on_server(
-    client: &Elasticsearch,
-    index: &str,
-    retry_on_conflict: u32,
-    backoff: Backoff,
-) -> Result<Tally> {
-    until_written(backoff, || async {
-        let response = client
-            .update(UpdateParts::IndexId(index, DOC_ID))
-            .retry_on_conflict(i64::from(retry_on_conflict))
-            .body(json!({
-                "script": { "source": "ctx._source.counter += 1", "lang": "painless" }
-            }))
-            .send()
-            .await?;
-        doc::outcome(response).await
-    })
-    .await
-}
-// ANCHOR_END: server
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    async fn race(strategy: Strategy, index: &str) -> (Claims, Tally) {
+    async fn race(strategy: Strategy, index: &str) -> (Claims, race::Tally) {
         let cluster = Cluster::connect(strategy.needs()).await.expect("a cluster");
         let mut claims = Claims::new();
-        let tally =
-            run_race(&cluster, index, strategy, Race::default(), &mut claims)
-                .await
-                .expect("the race runs");
-        (claims, tally)
+        let run = run_race(&cluster, index, strategy, Race::default(), &mut claims)
+            .await
+            .expect("the race runs");
+        (claims, run.total)
     }
 
     /// 5 clients x 50 unconditional read-modify-writes: all acknowledged, yet the counter ends

@@ -14,6 +14,8 @@ missing=()
 command -v mvn >/dev/null || missing+=(maven)
 command -v unzip >/dev/null || missing+=(unzip)
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
+# The contention benchmark (chapter 16) runs the notebook's Python in virtual environments.
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     say "error: missing ${missing[*]}; install them (as root: apt-get install ${missing[*]})"

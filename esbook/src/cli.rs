@@ -107,6 +107,21 @@ impl Args {
         }
     }
 
+    /// A free-form flag (a path, a list), or `default` if absent.
+    ///
+    /// ```
+    /// let mut args = esbook::cli::Args::parse(["--out", "target/x"].map(String::from))?;
+    /// assert_eq!(args.text("out", "src/data")?, "target/x");
+    /// assert_eq!(args.text("clients", "1,2,4")?, "1,2,4");
+    /// # anyhow::Ok(())
+    /// ```
+    pub fn text(&mut self, name: &str, default: &str) -> Result<String> {
+        Ok(self
+            .given
+            .remove(name)
+            .unwrap_or_else(|| default.to_string()))
+    }
+
     /// Fails on any flag nobody asked for (a typo, usually).
     pub fn finish(self) -> Result<()> {
         match self.given.keys().next() {

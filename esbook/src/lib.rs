@@ -23,6 +23,8 @@
 //! - [`counter`]: a counter sharded over N documents, so that concurrent increments rarely
 //!   collide.
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
+//! - [`race`]: chapter 6's race of many clients on one counter, its strategies, and what a
+//!   run of it costs (shared by `counter_race` and the contention benchmark).
 //! - [`cli`]: the examples' flags, with one-line errors.
 //! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
 //! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.
@@ -37,6 +39,7 @@ pub mod client;
 pub mod cluster;
 pub mod counter;
 pub mod doc;
+pub mod race;
 pub mod report;
 pub mod retry;
 pub mod run;

@@ -65,6 +65,16 @@ pub const SCRIPTING: Server = Server {
 };
 // ANCHOR_END: versions
 
+/// The official Python client the contention benchmark (chapter 16) runs the notebook's code
+/// with, per server: the same major version as the server, as the client requires. The 7.x
+/// client refuses, from 7.14 on, a server that does not say it is Elastic's own build
+/// (`UnsupportedProductError`); the scripting build does not say so, and 7.13 still talks to
+/// it (checked against both servers above).
+pub const PYTHON_CLIENTS: [(&Server, &str); 2] = [
+    (&RELEASE, "elasticsearch>=9,<10"),
+    (&SCRIPTING, "elasticsearch>=7,<7.14"),
+];
+
 // ANCHOR: node
 /// The heap of every node the book starts: enough for the book, small enough for a laptop
 /// (three nodes of a cluster stay within 3 GiB of memory).

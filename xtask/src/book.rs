@@ -19,7 +19,7 @@ use regex::Regex;
 /// The command of the output that collects every result line of a run.
 const SUMMARY_COMMAND: &str = "scripts/run-examples.sh | grep RESULT";
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
@@ -182,7 +182,12 @@ fn normalise(line: &str) -> String {
         (r#"("index_uuid": ?)"[^"]+""#, r#"$1"<uuid>""#),
         (r"127\.0\.0\.1:[0-9]+", "127.0.0.1:<port>"),
         (r#""elapsed_ms":[0-9]+"#, r#""elapsed_ms":"<ms>""#),
+        (r#""client_cpu_ms":[0-9]+"#, r#""client_cpu_ms":"<ms>""#),
         (r" in [0-9]+\.[0-9]+s$", " in <time>"),
+        (
+            r" in [0-9]+\.[0-9]+s, client CPU [0-9]+\.[0-9]+s$",
+            " in <time>, client CPU <time>",
+        ),
     ];
     let mut line = line.to_string();
     for (pattern, replacement) in rules {
@@ -208,6 +213,10 @@ mod tests {
                 r#"RESULT {"final":84,"elapsed_ms":387} at http://127.0.0.1:9201 in 0.39s"#
             ),
             r#"RESULT {"final":84,"elapsed_ms":"<ms>"} at http://127.0.0.1:<port> in <time>"#
+        );
+        assert_eq!(
+            normalise(r#"{"client_cpu_ms":270} in 0.44s, client CPU 0.27s"#),
+            r#"{"client_cpu_ms":"<ms>"} in <time>, client CPU <time>"#
         );
         assert_eq!(
             normalise(r#"  "index_uuid": "AbC-12_x","#),

@@ -9,8 +9,12 @@
 //! cargo xtask examples               run every chapter's example, in book order
 //! cargo xtask record [OUTPUT...]     run them and save what the book shows (src/outputs/)
 //! cargo xtask podman up|down|env     Podman as the container engine, where there is no Docker
+//! cargo xtask contention [--smoke]   chapter 16's benchmark beside the notebook's Python, charts
+//! cargo xtask charts                 redraw every chart and diagram from the committed data
 //! ```
 
+mod charts;
+mod contention;
 mod es;
 mod podman;
 
@@ -20,7 +24,7 @@ use anyhow::{Result, bail};
 use xtask::book;
 
 const USAGE: &str = "usage: cargo es status|start|stop|kill|restart ... | \
-cargo xtask examples|record|podman ... (see xtask/src/main.rs)";
+cargo xtask examples|record|podman|contention|charts ... (see xtask/src/main.rs)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,6 +45,8 @@ async fn run() -> Result<()> {
         ["examples"] => book::run_examples(false, &[]),
         ["record", outputs @ ..] => book::run_examples(true, outputs),
         ["podman", rest @ ..] => podman::run(rest).await,
+        ["contention", rest @ ..] => contention::run(rest),
+        ["charts"] => contention::redraw(),
         ["--help" | "-h" | "help"] => {
             println!("{USAGE}");
             Ok(())

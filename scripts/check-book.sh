@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The rendered book in a real browser: builds it (mdbook build), serves it on 127.0.0.1 and opens
+# every page in headless Chromium (tests/browser/check.mjs). Fails on an unresolved include, a
+# broken link or image, an empty page or a console error. Installs Debian's chromium (as root)
+# and the pinned playwright-core (npm ci) when they are missing; downloads no browser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "[check-book] $*" >&2; }
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "error: no /usr/bin/chromium; install it (as root: apt-get install chromium)"
+    exit 1
+  fi
+  say "installing chromium from Debian's packages"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if ! command -v node >/dev/null; then
+  say "error: no node; install Node.js (Debian: apt-get install nodejs npm)"
+  exit 1
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  say "installing playwright-core (npm ci; it drives /usr/bin/chromium, no browser download)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+mdbook build >/dev/null
+# Chapter 16 must show its charts, chapters 3, 4 and 6.2 their diagrams.
+exec node tests/browser/check.mjs book \
+  ch16-00-what-contention-costs.html=4 \
+  ch03-00-lost-update.html=1 \
+  ch04-00-conditional-writes.html=1 \
+  ch06-02-counter-race.html=2
