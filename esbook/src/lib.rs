@@ -17,6 +17,10 @@
 //! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
 //!   or a version conflict, and a fresh index for each run.
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
+//! - [`nodes`]: Part III's cluster of several nodes, a client per node, and the node failures
+//!   the failover chapters inject.
+//! - [`history`]: Part III's record of writes whose outcome may be unknown (a timeout is not
+//!   "not applied"), and the checks that hold a counter to it.
 //! - [`cli`]: the examples' flags, with one-line errors.
 //! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
 //! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.
@@ -28,6 +32,8 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod doc;
+pub mod history;
+pub mod nodes;
 pub mod report;
 pub mod retry;
 pub mod run;
