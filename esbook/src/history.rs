@@ -163,6 +163,18 @@ fn unanswered(error: &elasticsearch::Error) -> Outcome {
 }
 
 /// Whether the request failed while connecting, so it never reached the server.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// use esbook::history::{never_sent, transport_reason};
+///
+/// // Nothing listens on port 1: the connection is refused, the request never leaves.
+/// let (client, _) = esbook::client::client_for("http://127.0.0.1:1")?;
+/// let error = client.ping().send().await.unwrap_err();
+/// assert!(never_sent(&error));
+/// assert!(transport_reason(&error).contains("refused"), "{}", transport_reason(&error));
+/// # Ok(()) }
+/// ```
 pub fn never_sent(error: &elasticsearch::Error) -> bool {
     let mut cause = error.source();
     while let Some(error) = cause {
@@ -176,6 +188,7 @@ pub fn never_sent(error: &elasticsearch::Error) -> bool {
 
 /// The innermost cause of a transport error ("Connection refused (os error 111)",
 /// "connection closed before message completed"), without the URL the outer ones repeat.
+/// See [`never_sent`].
 pub fn transport_reason(error: &elasticsearch::Error) -> String {
     provision::progress::root_cause(error)
 }
@@ -207,6 +220,24 @@ impl Attempt {
 
 /// Every attempt of a run, in the order each client made them. Each client keeps its own and
 /// they are [`History::merge`]d at the end, so recording needs no lock.
+///
+/// ```
+/// use esbook::history::{History, Outcome};
+/// use serde_json::json;
+///
+/// let mut first = History::new();
+/// first.record("c0-1", "node-1", &Outcome::Acknowledged(json!({})));
+/// let mut second = History::new();
+/// second.record("c1-1", "node-3", &Outcome::Indeterminate("connection reset".into()));
+/// second.record("c1-2", "node-1", &Outcome::NotSent("connection refused".into()));
+/// first.merge(second);
+/// let counts = first.counts();
+/// assert_eq!((counts.acknowledged, counts.indeterminate, counts.not_sent), (1, 1, 1));
+/// let unknown: Vec<_> = first.indeterminate().map(|a| a.op.as_str()).collect();
+/// assert_eq!(unknown, ["c1-1"]);
+/// assert_eq!(first.attempts()[2].outcome.kind(), "not_sent");
+/// assert!(first.attempts()[1].maybe_applied() && !first.attempts()[2].maybe_applied());
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct History {
     attempts: Vec<Attempt>,

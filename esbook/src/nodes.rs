@@ -89,6 +89,12 @@ impl Nodes {
     /// for node in &cluster.nodes {
     ///     println!("{} at {}", node.name, node.url);
     /// }
+    /// let first = &cluster.nodes[0];
+    /// assert_eq!(cluster.node(&first.name)?.url, first.url);
+    /// assert_ne!(cluster.other_than(&first.name).name, first.name);
+    /// // A Cluster talking to that node, for the doc helpers and RESULT lines.
+    /// assert_eq!(cluster.cluster(first).version, cluster.version);
+    /// println!("a node is killed by: {}", cluster.how_killed());
     /// # Ok(()) }
     /// ```
     pub async fn connect(needed: usize) -> Result<Nodes> {
@@ -247,13 +253,22 @@ impl Nodes {
     ///
     /// ```
     /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
-    /// use esbook::nodes::{Nodes, node_names};
+    /// use esbook::nodes::{self, Nodes, node_names};
     ///
     /// let cluster = Nodes::connect(3).await?;
-    /// let victim = cluster.nodes[2].name.clone();
+    /// let client = &cluster.nodes[0].client;
+    /// esbook::doc::fresh_index(client, "nodes-kill").await?;
+    /// nodes::replicate(client, "nodes-kill", 2, "1m").await?;
+    /// let victim = nodes::primary_node(client, "nodes-kill").await?.unwrap();
     /// let witness = cluster.other_than(&victim).client.clone();
+    ///
     /// cluster.kill(&victim).await?;
     /// assert!(!node_names(&witness).await?.contains(&victim));
+    /// let (promoted, _took) =
+    ///     nodes::wait_for_new_primary(&witness, "nodes-kill", &victim).await?;
+    /// assert_ne!(promoted, victim);
+    /// assert_eq!(nodes::primary_term(&witness, "nodes-kill").await?, 2);
+    ///
     /// cluster.restart(&victim).await?;
     /// assert!(node_names(&witness).await?.contains(&victim));
     /// # Ok(()) }
@@ -378,6 +393,7 @@ pub struct ShardCopy {
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// use elasticsearch::params::WaitForStatus;
 /// use esbook::nodes::{self, Nodes};
 ///
 /// let cluster = Nodes::connect(3).await?;
@@ -389,6 +405,9 @@ pub struct ShardCopy {
 /// assert!(copies[0].primary && copies.iter().all(|c| c.state == "STARTED"));
 /// assert_eq!(nodes::primary_node(client, "nodes-copies").await?, Some(copies[0].node.clone()));
 /// assert_eq!(nodes::primary_term(client, "nodes-copies").await?, 1);
+/// let health =
+///     nodes::health(client, Some("nodes-copies"), WaitForStatus::Green).await?;
+/// assert_eq!(health["status"], "green");
 /// # Ok(()) }
 /// ```
 pub async fn shard_copies(
@@ -480,7 +499,7 @@ pub async fn replicate(
 }
 
 /// Cluster health (of `index` only, if given), waiting up to 30 seconds for `status`; the
-/// answer either way.
+/// answer either way. See [`shard_copies`].
 pub async fn health(
     client: &Elasticsearch,
     index: Option<&str>,
@@ -508,7 +527,7 @@ pub async fn health(
     Ok(body)
 }
 
-/// The names of the nodes in the cluster, as `client`'s node sees it.
+/// The names of the nodes in the cluster, as `client`'s node sees it. See [`Nodes::kill`].
 pub async fn node_names(client: &Elasticsearch) -> Result<Vec<String>> {
     let response = client
         .nodes()
@@ -533,7 +552,7 @@ pub async fn node_names(client: &Elasticsearch) -> Result<Vec<String>> {
 
 /// Waits until `index` has a started primary on a node other than `old`; the new primary's
 /// node, and how long it took. Asks through `client` (a node that is up), retrying through
-/// errors while the cluster reorganises.
+/// errors while the cluster reorganises. See [`Nodes::kill`].
 pub async fn wait_for_new_primary(
     client: &Elasticsearch,
     index: &str,
