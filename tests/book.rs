@@ -807,3 +807,100 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
         assert!(svg.starts_with("<svg"), "{chart} is not an SVG");
     }
 }
+
+/// Part III's saved outputs say what its chapters say: a failover moves the primary term from
+/// 1 to 2, the condition read before it is accepted once and then refused; the race through a
+/// failover loses no acknowledged increment, shows at least one indeterminate write, and counts
+/// idempotent increments exactly; a timed-out increment was applied, counts twice when sent
+/// again and once with an operation id; and money survives a client dying at every point.
+#[test]
+fn part_three_outputs_show_failover_ambiguity_and_transfers() {
+    let results = saved_results();
+    let one = |name: &str| -> &Value {
+        let lines = results
+            .get(name)
+            .unwrap_or_else(|| panic!("no saved output {name}.txt"));
+        assert_eq!(lines.len(), 1, "{name}: one RESULT line expected");
+        &lines[0]
+    };
+
+    let terms = one("primary_terms");
+    assert_eq!(terms["held"], true);
+    assert_eq!(terms["nodes"], 3);
+    assert_eq!(terms["read_before"], serde_json::json!([0, 1]));
+    assert_eq!(
+        (
+            terms["primary_term_before"].as_i64(),
+            terms["primary_term_after"].as_i64()
+        ),
+        (Some(1), Some(2))
+    );
+    assert_eq!(terms["stale_condition_first"], 200);
+    assert_eq!(terms["new_write"], serde_json::json!([1, 2]));
+    assert_eq!(terms["stale_condition_second"], 409);
+    assert_ne!(terms["killed"], terms["promoted"]);
+
+    let race = one("failover_race");
+    let (plain, idempotent) = (&race["plain"], &race["idempotent"]);
+    for counter in [plain, idempotent] {
+        assert_eq!(counter["lost_acknowledged"], 0, "{race}");
+        assert_eq!(counter["held"], true, "{race}");
+        assert!(counter["acknowledged"].as_u64().unwrap() > 100, "{race}");
+    }
+    assert_eq!(plain["unexplained"], 0, "{race}");
+    assert_eq!(
+        idempotent["final"], idempotent["distinct_applied"],
+        "{race}"
+    );
+    assert_eq!(idempotent["applied_twice"], 0, "{race}");
+    assert!(
+        plain["indeterminate"].as_u64().unwrap()
+            + idempotent["indeterminate"].as_u64().unwrap()
+            > 0,
+        "the chapter shows at least one indeterminate write: {race}"
+    );
+    assert!(
+        race["writes_in_flight_at_kill"].as_u64().unwrap() > 0,
+        "{race}"
+    );
+    assert_eq!(race["primary_term"], 2);
+    assert_eq!(race["copies_agree"], true);
+
+    let ambiguous = one("ambiguous_failure");
+    assert_eq!(ambiguous["timed_out_then_counter"], 1);
+    assert_eq!(ambiguous["resent_counter"], 2);
+    assert_eq!(ambiguous["with_id_counter"], 1);
+    assert_eq!(ambiguous["without_ids"]["final"], 9);
+    assert_eq!(ambiguous["without_ids"]["acknowledged"], 0);
+    assert_eq!(ambiguous["with_ids"]["final"], 3);
+    assert_eq!(ambiguous["with_ids"]["acknowledged"], 3);
+
+    let transfers = &results["transfers"];
+    let pattern = |p: &str| {
+        transfers
+            .iter()
+            .find(|r| r["pattern"] == p)
+            .unwrap_or_else(|| panic!("no {p} transfer run"))
+    };
+    let unsafe_run = pattern("unsafe");
+    assert_eq!(
+        (
+            unsafe_run["total_before"].as_i64(),
+            unsafe_run["total_after"].as_i64()
+        ),
+        (Some(2000), Some(1900))
+    );
+    let safe = pattern("transfer document");
+    assert_eq!(safe["crash_points"], 5);
+    assert_eq!(safe["conserved_every_time"], true);
+    let concurrent = pattern("concurrent");
+    assert_eq!(
+        concurrent["total_after_recovery"],
+        concurrent["total_opening"]
+    );
+    assert_eq!(concurrent["balances_as_recorded"], true);
+    assert!(
+        concurrent["total_after_crashes"] != concurrent["total_opening"],
+        "some money was in flight before recovery: {concurrent}"
+    );
+}

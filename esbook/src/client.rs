@@ -91,9 +91,7 @@ pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String>
         .filter_path(&["nodes.*.version"])
         .send()
         .await
-        .map_err(|e| {
-            anyhow!("cannot reach Elasticsearch at {url}: {}", root_cause(&e))
-        })?;
+        .map_err(|e| unreachable(url, &root_cause(&e)))?;
     let status = response.status_code().as_u16();
     match status {
         200 => {}
@@ -119,6 +117,37 @@ pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String>
         .ok_or_else(|| {
             anyhow!("{url} answered GET /_nodes/_local without a version: is it Elasticsearch?")
         })
+}
+
+/// The first request got no answer: one line saying why, with what to do where the cause is
+/// a TLS mismatch (the usual trouble with a secured cluster).
+fn unreachable(url: &str, cause: &str) -> anyhow::Error {
+    let https = url.starts_with("https:");
+    let hint = if cause.contains("UnknownIssuer") {
+        match std::env::var_os("ELASTICSEARCH_CA_CERT") {
+            Some(ca) => format!(
+                "its certificate is not signed by the CA in ELASTICSEARCH_CA_CERT ({}); point \
+                 it at the PEM certificate of the CA that signed the server's",
+                ca.to_string_lossy()
+            ),
+            None => "its certificate is not signed by a CA this client trusts; set \
+                     ELASTICSEARCH_CA_CERT to the PEM certificate of the CA that signed it"
+                .to_string(),
+        }
+    } else if cause.contains("NotValidForName") {
+        "its certificate is not valid for this host name; use the name (or address) the \
+         certificate was made for"
+            .to_string()
+    } else if https && cause.contains("InvalidContentType") {
+        "it does not speak TLS; try http:// instead of https://".to_string()
+    } else if !https && cause.contains("connection closed before message completed")
+    {
+        "it closed the connection at once; if it expects TLS, use https://"
+            .to_string()
+    } else {
+        return anyhow!("cannot reach Elasticsearch at {url}: {cause}");
+    };
+    anyhow!("cannot reach Elasticsearch at {url}: {hint} ({cause})")
 }
 
 fn decode(part: &str) -> String {

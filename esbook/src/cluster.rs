@@ -229,6 +229,23 @@ impl Cluster {
         Ok(body["result"] == "2")
     }
 
+    /// A cluster talking to one node of a multi-node cluster ([`crate::nodes::Nodes`] keeps
+    /// what must stay alive).
+    pub(crate) fn from_parts(
+        client: Elasticsearch,
+        url: String,
+        source: Source,
+        version: String,
+    ) -> Cluster {
+        Cluster {
+            client,
+            url,
+            source,
+            version,
+            _keep_alive: None,
+        }
+    }
+
     /// A cluster the provisioning started.
     async fn started(started: Started, source: Source) -> Result<Cluster> {
         Cluster::at(&started.url, source, started.keep_alive).await
@@ -253,7 +270,7 @@ impl Cluster {
 }
 
 /// `OCC_CLUSTER`, if set: which path to use instead of choosing.
-fn forced_path() -> Result<Option<Source>> {
+pub(crate) fn forced_path() -> Result<Option<Source>> {
     match std::env::var("OCC_CLUSTER").as_deref() {
         Err(_) | Ok("") | Ok("auto") => Ok(None),
         Ok("url") => Ok(Some(Source::Url)),

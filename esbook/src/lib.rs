@@ -25,6 +25,10 @@
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
 //! - [`race`]: chapter 6's race of many clients on one counter, its strategies, and what a
 //!   run of it costs (shared by `counter_race` and the contention benchmark).
+//! - [`nodes`]: Part III's cluster of several nodes, a client per node, and the node failures
+//!   the failover chapters inject.
+//! - [`history`]: Part III's record of writes whose outcome may be unknown (a timeout is not
+//!   "not applied"), and the checks that hold a counter to it.
 //! - [`cli`]: the examples' flags, with one-line errors.
 //! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
 //! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.
@@ -39,6 +43,8 @@ pub mod client;
 pub mod cluster;
 pub mod counter;
 pub mod doc;
+pub mod history;
+pub mod nodes;
 pub mod race;
 pub mod report;
 pub mod retry;

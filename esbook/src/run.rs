@@ -53,8 +53,33 @@ pub async fn run_main(body: impl Future<Output = anyhow::Result<()>>) -> ExitCod
     match body.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `: `-separated, each said once: the client's
+/// transport errors repeat their cause ("error sending request for url (...)") as their own
+/// message, which `{:#}` would print twice.
+///
+/// ```
+/// let inner = std::io::Error::other("Connection refused (os error 111)");
+/// let error = anyhow::Error::new(inner)
+///     .context("Connection refused (os error 111)")
+///     .context("reading bank/12345");
+/// assert_eq!(
+///     esbook::run::one_line(&error),
+///     "reading bank/12345: Connection refused (os error 111)"
+/// );
+/// ```
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
 }

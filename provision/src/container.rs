@@ -18,11 +18,12 @@
 //! inside some sandboxes is a bridge address).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use testcontainers::bollard::models::PortBinding;
 use testcontainers::core::client::docker_client_instance;
 use testcontainers::core::logs::LogFrame;
 use testcontainers::core::{ContainerPort, WaitFor};
@@ -207,7 +208,7 @@ pub async fn start(server: &Server) -> Result<Started> {
             .await
             .context("finding the container's HTTP port")?,
     };
-    let client = health::client(port, Security::Off)?;
+    let client = health::client(port, Security::Off, None)?;
     let left = timeout.saturating_sub(started.elapsed());
     let waited = health::wait(
         &format!("{image} to be healthy"),
@@ -244,6 +245,227 @@ pub async fn start(server: &Server) -> Result<Started> {
             _container: container,
         })),
     })
+}
+
+/// Several containers of one server forming one cluster: the failover chapters' cluster on the
+/// container path. Each node can be killed and started again; all are removed when this is
+/// dropped.
+pub struct ContainerCluster {
+    nodes: Vec<ClusterNode>,
+}
+
+struct ClusterNode {
+    name: String,
+    url: String,
+    container: ContainerAsync<Elasticsearch>,
+}
+
+/// A cluster of containers that [`start_cluster`] started: each node's name and URL, and the
+/// handle that kills, restarts and finally removes them.
+pub struct StartedCluster {
+    /// `(name, url)` of every node, `node-1` first.
+    pub nodes: Vec<(String, String)>,
+    pub handle: Arc<ContainerCluster>,
+}
+
+/// Starts `count` containers of `server` that form one cluster, and waits until it is healthy.
+///
+/// With `OCC_CONTAINER_NETWORK=host` (Podman here) every node listens on 127.0.0.1 on ports of
+/// its own and finds the others there. Otherwise (Docker) the nodes share a network of their
+/// own, find each other by container name, and each node's port 9200 is published on
+/// 127.0.0.1, on a port chosen here so that it survives a restart. That variant is written for
+/// Docker and has not run here (Podman 4.3's port reports are what testcontainers cannot read);
+/// like the official image's own multi-node set-up, it needs `vm.max_map_count` of at least
+/// 262144 on the Docker host, since nodes that talk over a network enforce Elasticsearch's
+/// bootstrap checks.
+pub async fn start_cluster(
+    server: &Server,
+    count: usize,
+) -> Result<StartedCluster> {
+    engine_answers().await?;
+    let image = image_for(server);
+    let names: Vec<String> = (1..=count).map(|i| format!("node-{i}")).collect();
+    // Container names and the network are global to the engine: make them ours alone.
+    let run = format!("occ-book-{}-{:04x}", std::process::id(), fastrand::u16(..));
+    let ports = if host_network() {
+        Some(local::free_ports(2 * count)?)
+    } else {
+        None
+    };
+    // On a bridge network: the host port each node's HTTP is published on, chosen here so that
+    // it stays the same when the container is started again (Docker picks new random ports on
+    // every start).
+    let published = local::free_ports(count)?;
+    let specs: Vec<NodeSpec> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| NodeSpec {
+            cluster: "occ-book-cluster".into(),
+            name: name.clone(),
+            loopback_ports: ports.as_ref().map(|p| (p[2 * i], p[2 * i + 1])),
+            seed_hosts: names
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(j, other)| match &ports {
+                    Some(p) => format!("127.0.0.1:{}", p[2 * j + 1]),
+                    None => format!("{run}-{other}:9300"),
+                })
+                .collect(),
+            initial_masters: names.clone(),
+            security: Security::Off,
+        })
+        .collect();
+    let timeout = start_timeout();
+    let started = Instant::now();
+    say(format!(
+        "starting {count} containers of {image} as one cluster"
+    ));
+    let logs: Vec<Tail> = specs.iter().map(|_| Tail::default()).collect();
+    // All at once: a node of a new cluster waits for the others before it says "started".
+    let mut starting = tokio::task::JoinSet::new();
+    for (i, (spec, log)) in specs.iter().cloned().zip(logs.clone()).enumerate() {
+        let image = image.clone();
+        let run = run.clone();
+        let host_port = published[i];
+        starting.spawn(async move {
+            let mut request = Elasticsearch::new(&image, &spec)?
+                .with_label(CONTAINER_LABEL, "true")
+                .with_startup_timeout(timeout)
+                .with_log_consumer(log.consumer());
+            if spec.loopback_ports.is_some() {
+                request = request.with_host_config_modifier(|config| {
+                    config.network_mode = Some("host".into());
+                    config.publish_all_ports = Some(false);
+                    config.port_bindings = None;
+                });
+            } else {
+                let container = format!("{run}-{}", spec.name);
+                request = request
+                    .with_network(run.clone())
+                    .with_container_name(container.clone())
+                    .with_hostname(container)
+                    .with_host_config_modifier(move |config| {
+                        // Published on 127.0.0.1 only, on the port chosen above.
+                        config.publish_all_ports = Some(false);
+                        config.port_bindings = Some(HashMap::from([(
+                            "9200/tcp".to_string(),
+                            Some(vec![PortBinding {
+                                host_ip: Some("127.0.0.1".into()),
+                                host_port: Some(host_port.to_string()),
+                            }]),
+                        )]));
+                    });
+            }
+            let container = request.start().await.map_err(|e| {
+                log.print();
+                anyhow!("cannot start container {} of {image}: {e}", spec.name)
+            })?;
+            anyhow::Ok((i, container))
+        });
+    }
+    let mut containers = Vec::new();
+    {
+        let _ticker = Ticker::start(format!("starting {count} containers"));
+        // On the first error the set is dropped, and the containers already started with it.
+        while let Some(joined) = starting.join_next().await {
+            containers.push(joined.context("a container start panicked")??);
+        }
+    }
+    containers.sort_by_key(|(i, _)| *i);
+    let containers = containers.into_iter().map(|(_, c)| c);
+    let mut nodes = Vec::new();
+    for (i, (spec, container)) in specs.iter().zip(containers).enumerate() {
+        let port = match spec.loopback_ports {
+            Some((http, _)) => http,
+            None => published[i],
+        };
+        nodes.push(ClusterNode {
+            name: spec.name.clone(),
+            url: format!("http://127.0.0.1:{port}"),
+            container,
+        });
+    }
+    let cluster = Arc::new(ContainerCluster { nodes });
+    let left = timeout.saturating_sub(started.elapsed());
+    cluster.wait_for_nodes(count, left).await?;
+    say(format!(
+        "{count} containers of {image} form a cluster after {:.1}s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(StartedCluster {
+        nodes: cluster
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.url.clone()))
+            .collect(),
+        handle: cluster,
+    })
+}
+
+impl ContainerCluster {
+    fn node(&self, name: &str) -> Result<&ClusterNode> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("no node {name} in the container cluster"))
+    }
+
+    /// Kills node `name`'s container at once (`SIGKILL`, as `docker kill` does). The container
+    /// and its data stay: [`ContainerCluster::restart`] starts it again.
+    pub async fn kill(&self, name: &str) -> Result<()> {
+        let node = self.node(name)?;
+        let docker = docker_client_instance().await?;
+        docker
+            .kill_container(node.container.id(), None)
+            .await
+            .with_context(|| format!("killing the container of {name}"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node.container.is_running().await.unwrap_or(false) {
+            if Instant::now() > deadline {
+                bail!("the container of {name} still runs 10s after SIGKILL");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Starts node `name`'s container again, on its old data, and waits until the cluster has
+    /// all its nodes again.
+    pub async fn restart(&self, name: &str) -> Result<()> {
+        let node = self.node(name)?;
+        node.container
+            .start()
+            .await
+            .with_context(|| format!("starting the container of {name} again"))?;
+        self.wait_for_nodes(self.nodes.len(), start_timeout()).await
+    }
+
+    /// Waits until a node other than a dead one sees `count` nodes, at least yellow.
+    async fn wait_for_nodes(&self, count: usize, timeout: Duration) -> Result<()> {
+        let started = Instant::now();
+        let _ticker = Ticker::start(format!("waiting for {count} nodes"));
+        loop {
+            for node in &self.nodes {
+                if !node.container.is_running().await.unwrap_or(false) {
+                    continue;
+                }
+                let port = node.url.rsplit(':').next().and_then(|p| p.parse().ok());
+                let Some(port) = port else { continue };
+                let client = health::client(port, Security::Off, None)?;
+                if health::healthy(&client, count).await {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "the container cluster did not have {count} healthy nodes within {}s",
+                    timeout.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
 }
 
 /// Whether the engine already has `image` (within the ping timeout).

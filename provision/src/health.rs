@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow};
 use elasticsearch::Elasticsearch;
 use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
 use elasticsearch::cluster::ClusterHealthParts;
 use elasticsearch::http::Url;
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
@@ -22,14 +23,28 @@ pub enum NotHealthy {
     TimedOut(Duration),
 }
 
-/// A client for a node this crate started on 127.0.0.1 (no proxy, short deadline).
-pub fn client(port: u16, security: Security) -> Result<Elasticsearch> {
-    let url = Url::parse(&format!("http://127.0.0.1:{port}"))?;
+/// A client for a node this crate started on 127.0.0.1 (no proxy, short deadline). A TLS node
+/// is reached over https and must present a certificate signed by `ca` (PEM).
+pub fn client(
+    port: u16,
+    security: Security,
+    ca: Option<&[u8]>,
+) -> Result<Elasticsearch> {
+    let scheme = match security {
+        Security::Tls { .. } => "https",
+        Security::Off | Security::Basic { .. } => "http",
+    };
+    let url = Url::parse(&format!("{scheme}://127.0.0.1:{port}"))?;
     let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
         .timeout(Duration::from_secs(10))
         .disable_proxy();
-    if let Security::Basic { user, password } = security {
+    if let Some((user, password)) = security.credentials() {
         builder = builder.auth(Credentials::Basic(user.into(), password.into()));
+    }
+    if let Some(pem) = ca {
+        let cert =
+            Certificate::from_pem(pem).map_err(|e| anyhow!("the CA: {e}"))?;
+        builder = builder.cert_validation(CertificateValidation::Full(cert));
     }
     let transport = builder.build().map_err(|e| anyhow!("{e}"))?;
     Ok(Elasticsearch::new(transport))

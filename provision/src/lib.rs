@@ -16,6 +16,7 @@
 //! - [`local`]: nodes and N-node clusters as processes, recorded in the cache and reused.
 //! - [`container`]: the typed testcontainers [`container::Elasticsearch`] image and its start.
 //! - [`podman`]: Podman set up as the container engine, and the images it runs.
+//! - [`tls`]: a certificate authority and a node certificate for the TLS node.
 //! - [`health`], [`progress`], [`lock`], [`java`]: the waits, messages, locks and Java discovery
 //!   the others share.
 
@@ -29,6 +30,7 @@ pub mod lock;
 pub mod podman;
 pub mod progress;
 pub mod settings;
+pub mod tls;
 
 use std::any::Any;
 use std::path::PathBuf;

@@ -10,6 +10,10 @@
 //!   lock                    held while a process starts this topology
 //!   node-1/                 config, data, logs (logs/console.log) and tmp of node 1
 //! <cache>/9.x.y-x3/         a three-node cluster: node-1/, node-2/, node-3/
+//!   faults.lock             held by a process that kills and restarts its nodes
+//! <cache>/9.x.y-secured/    security on, plain HTTP
+//! <cache>/9.x.y-tls/        security on, HTTPS
+//!   certs/ca/ca.crt         the CA that signed the node's certificate (made at first start)
 //! ```
 //!
 //! A node runs in a process group of its own, so it outlives the example that started it and
@@ -29,8 +33,10 @@ use tokio::process::Command;
 use crate::facts::{self, Build, RELEASE, SCRIPTING, SECURED_USER, Server};
 use crate::health::{self, NotHealthy};
 use crate::progress::{print_tail, say};
-use crate::settings::{NodeSpec, Security, heap_options};
-use crate::{Started, cache_dir, install, is_root, java, lock};
+use crate::settings::{
+    NodeSpec, Security, TLS_CA, TLS_CERT, TLS_KEY, heap_options,
+};
+use crate::{Started, cache_dir, install, is_root, java, lock, tls};
 
 /// uid/gid of `nobody`, who runs the nodes when we are root.
 const NOBODY: u32 = 65534;
@@ -74,24 +80,41 @@ impl Topology {
         }
     }
 
+    /// The release with security on, HTTPS with a certificate signed by a CA generated at its
+    /// first start ([`ca_certificate`]), and one user: the TLS tests' node.
+    pub const fn tls() -> Topology {
+        Topology {
+            server: &RELEASE,
+            nodes: 1,
+            security: Security::Tls {
+                user: SECURED_USER.0,
+                password: SECURED_USER.1,
+            },
+        }
+    }
+
     /// Every topology the book starts, for `cargo es status` and `cargo es stop`.
-    pub fn all() -> [Topology; 4] {
+    pub fn all() -> [Topology; 5] {
         [
             Topology::single(&RELEASE),
             Topology::single(&SCRIPTING),
             Topology::secured(),
+            Topology::tls(),
             Topology::cluster(3),
         ]
     }
 
-    /// Its directory's name: the version, then `-x3` for three nodes, `-secured` with security.
+    /// Its directory's name: the version, then `-x3` for three nodes, `-secured` with security,
+    /// `-tls` with security over TLS.
     pub fn name(&self) -> String {
         let mut name = self.server.version.to_string();
         if self.nodes > 1 {
             name.push_str(&format!("-x{}", self.nodes));
         }
-        if self.security != Security::Off {
-            name.push_str("-secured");
+        match self.security {
+            Security::Off => {}
+            Security::Basic { .. } => name.push_str("-secured"),
+            Security::Tls { .. } => name.push_str("-tls"),
         }
         name
     }
@@ -102,8 +125,10 @@ impl Topology {
         if self.nodes > 1 {
             text.push_str(&format!(", {} nodes", self.nodes));
         }
-        if self.security != Security::Off {
-            text.push_str(", secured");
+        match self.security {
+            Security::Off => {}
+            Security::Basic { .. } => text.push_str(", secured"),
+            Security::Tls { .. } => text.push_str(", secured, TLS"),
         }
         text
     }
@@ -116,18 +141,38 @@ impl Topology {
         format!("occ-book-{}", self.name().replace('.', "-"))
     }
 
+    fn scheme(&self) -> &'static str {
+        match self.security {
+            Security::Tls { .. } => "https",
+            Security::Off | Security::Basic { .. } => "http",
+        }
+    }
+
     /// The address of the node listening on `port`, safe to print.
     pub fn address(&self, port: u16) -> String {
-        format!("http://127.0.0.1:{port}")
+        format!("{}://127.0.0.1:{port}", self.scheme())
     }
 
     /// The URL of the node listening on `port`, with credentials if it asks for them.
     pub fn url(&self, port: u16) -> String {
-        match self.security {
-            Security::Off => self.address(port),
-            Security::Basic { user, password } => {
-                format!("http://{user}:{password}@127.0.0.1:{port}")
+        match self.security.credentials() {
+            None => self.address(port),
+            Some((user, password)) => {
+                format!("{}://{user}:{password}@127.0.0.1:{port}", self.scheme())
             }
+        }
+    }
+
+    /// A client for the node on `port`, as the provisioning checks it (a TLS node's
+    /// certificate checked against its CA).
+    fn health_client(&self, port: u16) -> Result<elasticsearch::Elasticsearch> {
+        match self.security {
+            Security::Tls { .. } => {
+                let pem = fs::read(ca_certificate(*self))
+                    .context("reading the TLS node's CA certificate")?;
+                health::client(port, self.security, Some(&pem))
+            }
+            _ => health::client(port, self.security, None),
         }
     }
 }
@@ -207,7 +252,7 @@ async fn reuse(topology: Topology) -> Option<Started> {
         return None;
     }
     let port = state.nodes[0].http_port;
-    let client = health::client(port, topology.security).ok()?;
+    let client = topology.health_client(port).ok()?;
     health::healthy(&client, topology.nodes)
         .await
         .then(|| started(topology, &state))
@@ -251,6 +296,17 @@ async fn start_fresh(
             nodes,
         },
     )?;
+    if let Security::Tls { .. } = topology.security {
+        // A new CA and node certificate with every fresh start: nothing to keep secret, and
+        // no certificate outlives the node it was made for.
+        let certs = dir.join("certs");
+        if certs.exists() {
+            fs::remove_dir_all(&certs)?;
+        }
+        say("generating a CA and a node certificate (elasticsearch-certutil)");
+        let ca = tls::new_authority(&certs, "occ-book test CA").await?;
+        tls::node_certificate(&certs, &ca).await?;
+    }
     let names: Vec<String> =
         (1..=topology.nodes).map(|i| format!("node-{i}")).collect();
     for name in &names {
@@ -349,7 +405,7 @@ pub async fn start_node(
 async fn wait_healthy(topology: Topology) -> Result<Started> {
     let dir = topology.dir();
     let state = read_state(&dir).context("no state.json")?;
-    let client = health::client(state.nodes[0].http_port, topology.security)?;
+    let client = topology.health_client(state.nodes[0].http_port)?;
     let what = topology.describe();
     let outcome = health::wait(
         &what,
@@ -461,6 +517,33 @@ pub async fn kill_node(topology: Topology, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The certificate (PEM) of the CA that signed the TLS node's certificate: what a client must
+/// trust (`ELASTICSEARCH_CA_CERT`). It exists once [`ensure`] has started [`Topology::tls`].
+pub fn ca_certificate(topology: Topology) -> PathBuf {
+    topology.dir().join("certs/ca/ca.crt")
+}
+
+/// Holds `topology` for one process that kills and restarts its nodes (a failover chapter), so
+/// that a second such process waits instead of finding nodes down and starting them again under
+/// the first one's feet. Released when the returned file is dropped.
+pub async fn exclusive(topology: Topology) -> Result<fs::File> {
+    let dir = topology.dir();
+    fs::create_dir_all(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    lock::acquire(&dir.join("faults.lock")).await
+}
+
+/// `(name, url)` of every node of the running `topology`, `node-1` first.
+pub fn node_urls(topology: Topology) -> Result<Vec<(String, String)>> {
+    let state =
+        read_state(&topology.dir()).context("the cluster is not running")?;
+    Ok(state
+        .nodes
+        .iter()
+        .map(|n| (n.name.clone(), topology.url(n.http_port)))
+        .collect())
+}
+
 /// Starts node `name` of `topology` again after [`kill_node`], and waits until the cluster has
 /// all its nodes again.
 pub async fn restart_node(topology: Topology, name: &str) -> Result<Started> {
@@ -508,7 +591,23 @@ async fn distribution_command(
         node_dir.join("logs").display()
     ));
     fs::write(config.join("elasticsearch.yml"), yml)?;
-    if let Security::Basic { user, password } = spec.security {
+    if let Security::Tls { .. } = spec.security {
+        let certs = node_dir.parent().context("a node directory")?.join("certs");
+        fs::create_dir_all(config.join("certs"))?;
+        for (from, to) in [
+            ("node/node.key", TLS_KEY),
+            ("node/node.crt", TLS_CERT),
+            ("ca/ca.crt", TLS_CA),
+        ] {
+            fs::copy(certs.join(from), config.join(to)).with_context(|| {
+                format!(
+                    "copying {} into the node's config",
+                    certs.join(from).display()
+                )
+            })?;
+        }
+    }
+    if let Some((user, password)) = spec.security.credentials() {
         install::run_quiet(
             Command::new(home.join("bin/elasticsearch-users"))
                 .args(["useradd", user, "-p", password, "-r", "superuser"])

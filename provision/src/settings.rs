@@ -14,7 +14,30 @@ pub enum Security {
         user: &'static str,
         password: &'static str,
     },
+    /// Security on, HTTP over TLS with a certificate our own CA signed (in the node's
+    /// `config/certs/`), and one superuser in the file realm.
+    Tls {
+        user: &'static str,
+        password: &'static str,
+    },
 }
+
+impl Security {
+    /// The user and password, if the node asks for them.
+    pub fn credentials(&self) -> Option<(&'static str, &'static str)> {
+        match *self {
+            Security::Off => None,
+            Security::Basic { user, password }
+            | Security::Tls { user, password } => Some((user, password)),
+        }
+    }
+}
+
+/// Where a TLS node finds its key, its certificate and the CA that signed it, relative to its
+/// config directory.
+pub const TLS_KEY: &str = "certs/node.key";
+pub const TLS_CERT: &str = "certs/node.crt";
+pub const TLS_CA: &str = "certs/ca.crt";
 
 /// One node, as its settings need to describe it.
 #[derive(Debug, Clone)]
@@ -75,6 +98,19 @@ impl NodeSpec {
                 for (name, value) in [
                     ("xpack.security.enabled", "true"),
                     ("xpack.security.http.ssl.enabled", "false"),
+                    ("xpack.security.transport.ssl.enabled", "false"),
+                ] {
+                    settings.push((name.into(), value.into()));
+                }
+            }
+            Security::Tls { .. } => {
+                // Paths are relative to the node's config directory.
+                for (name, value) in [
+                    ("xpack.security.enabled", "true"),
+                    ("xpack.security.http.ssl.enabled", "true"),
+                    ("xpack.security.http.ssl.key", TLS_KEY),
+                    ("xpack.security.http.ssl.certificate", TLS_CERT),
+                    ("xpack.security.http.ssl.certificate_authorities", TLS_CA),
                     ("xpack.security.transport.ssl.enabled", "false"),
                 ] {
                     settings.push((name.into(), value.into()));
@@ -152,6 +188,25 @@ mod tests {
             Some("a,b,c")
         );
         assert!(spec.yml().contains("cluster.initial_master_nodes: a,b,c\n"));
+    }
+
+    /// A TLS node serves HTTPS with the certificate in its config directory.
+    #[test]
+    fn a_tls_node_serves_https_with_its_certificate() {
+        let mut spec = spec();
+        spec.security = Security::Tls {
+            user: "u",
+            password: "p",
+        };
+        assert_eq!(
+            get(&spec, "xpack.security.http.ssl.enabled").as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            get(&spec, "xpack.security.http.ssl.certificate").as_deref(),
+            Some(TLS_CERT)
+        );
+        assert_eq!(spec.security.credentials(), Some(("u", "p")));
     }
 
     /// On a bridge network the image keeps its own address and ports.

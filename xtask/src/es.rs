@@ -5,7 +5,7 @@ use provision::facts::{Build, SCRIPTING};
 use provision::java;
 use provision::local::{self, Topology};
 
-const USAGE: &str = "usage: cargo es doctor | status | start [--nodes N | --scripting | --secured] | stop \
+const USAGE: &str = "usage: cargo es doctor | status | start [--nodes N | --scripting | --secured | --tls] | stop \
 | kill NODE | restart NODE (NODE of the three-node cluster: node-1, node-2, node-3)";
 
 pub async fn run(args: &[&str]) -> Result<()> {
@@ -22,6 +22,7 @@ pub async fn run(args: &[&str]) -> Result<()> {
                 [] => Topology::single(&provision::facts::RELEASE),
                 ["--scripting"] => Topology::single(&SCRIPTING),
                 ["--secured"] => Topology::secured(),
+                ["--tls"] => Topology::tls(),
                 ["--nodes", n] => match n.parse::<usize>() {
                     Ok(1) => Topology::single(&provision::facts::RELEASE),
                     Ok(n @ 2..=5) => Topology::cluster(n),

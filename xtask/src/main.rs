@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo es status                    which local Elasticsearch nodes run, where
-//! cargo es start [--nodes 3 | --scripting | --secured]
+//! cargo es start [--nodes 3 | --scripting | --secured | --tls]
 //! cargo es stop                      stop them all (the next example starts one again)
 //! cargo es kill NODE | restart NODE  a node of the three-node cluster, for the failover chapters
 //!

@@ -1,0 +1,516 @@
+//! A history of writes whose outcome may be unknown, and the checks that hold a counter to it.
+//!
+//! Until chapter 17 every example stops at the first network error, as if a request that failed
+//! had not happened. Part III does not: it records every attempt at a write and what came back,
+//! then compares the history with what the server holds at the end. Chapters 18 and 19 share
+//! this, which is why it lives here rather than in one example.
+//!
+//! An attempt ends in one of four ways, and two of them do not say whether it was applied:
+//!
+//! | [`Outcome`] | what came back | applied? |
+//! | --- | --- | --- |
+//! | `Acknowledged` | a 2xx answer | yes |
+//! | `Conflicted` | HTTP 409 `version_conflict_engine_exception` | not by this request, says the server |
+//! | `NotSent` | the connection was refused: the request never left | no |
+//! | `Indeterminate` | a timeout, a reset connection, a 5xx | unknown: maybe |
+//!
+//! A timeout is `Indeterminate`, never "not applied": the request may have reached the server,
+//! been applied, and only its answer come too late (chapter 19 makes that happen on purpose).
+//!
+//! One more case makes even a 409 ambiguous. When the node holding a primary dies while a
+//! write is on its way through it, the node that received the write from the client sends it
+//! again to the newly promoted primary. If the dead primary had already replicated it, the new
+//! primary has it, and the write's condition fails against the write itself: HTTP 409 for a
+//! write that was applied. Chapter 18 catches Elasticsearch doing it. So an attempt that was in
+//! flight when a node died is recorded as such ([`History::record_across_fault`]), and a 409
+//! to it counts as "may have been applied".
+//! A real service would keep such a history only in tests; in production the lesson is the
+//! classification, and what to do with the third and fourth rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::error::Error as _;
+
+use anyhow::{Result, bail};
+use elasticsearch::http::response::Response;
+use serde_json::{Value, json};
+
+/// What one attempt at a write came to.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// A 2xx answer: applied. The body (`_seq_no`, `result`, ...), or `null` if it was cut off.
+    Acknowledged(Value),
+    /// HTTP 409 with `version_conflict_engine_exception`: the `error` object.
+    Conflicted(Value),
+    /// The request never left this machine (connection refused); what the client said.
+    NotSent(String),
+    /// The request may or may not have been applied; why we cannot tell.
+    Indeterminate(String),
+}
+
+impl Outcome {
+    /// `acknowledged`, `conflicted`, `not_sent` or `indeterminate`: the names in `RESULT` lines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Acknowledged(_) => "acknowledged",
+            Outcome::Conflicted(_) => "conflicted",
+            Outcome::NotSent(_) => "not_sent",
+            Outcome::Indeterminate(_) => "indeterminate",
+        }
+    }
+
+    /// One line for a log: the kind, and the reason where there is one.
+    pub fn brief(&self) -> String {
+        match self {
+            Outcome::Acknowledged(body) => format!(
+                "acknowledged (_seq_no {}, _primary_term {})",
+                body["_seq_no"], body["_primary_term"]
+            ),
+            Outcome::Conflicted(error) => format!(
+                "conflicted: {}",
+                error["reason"].as_str().unwrap_or_default()
+            ),
+            Outcome::NotSent(why) => format!("not sent: {why}"),
+            Outcome::Indeterminate(why) => format!("indeterminate: {why}"),
+        }
+    }
+}
+
+/// Classifies what `send()` returned for a write.
+///
+/// A refused connection is [`Outcome::NotSent`]; every other failure to get an answer, a
+/// timeout above all, is [`Outcome::Indeterminate`]. Answers: 2xx is acknowledged, 409 with a
+/// version conflict is conflicted, 429 and 5xx are indeterminate (the server may have done part
+/// of the work), and any other 4xx is an error: the request itself is wrong, and sending it
+/// again will not help.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// use std::time::Duration;
+/// use elasticsearch::IndexParts;
+/// use elasticsearch::indices::IndicesPutSettingsParts;
+/// use elasticsearch::params::Refresh;
+/// use esbook::{doc, history::{self, Outcome}};
+/// use serde_json::json;
+///
+/// doc::fresh_index(client, "history-outcome").await?;
+/// client.indices().put_settings(IndicesPutSettingsParts::Index(&["history-outcome"]))
+///     .body(json!({ "index": { "refresh_interval": "-1" } })).send().await?;
+/// // refresh=wait_for on an index that never refreshes: the write is applied, its answer
+/// // never comes, and the client's deadline fires.
+/// let sent = client
+///     .index(IndexParts::IndexId("history-outcome", "1"))
+///     .refresh(Refresh::WaitFor)
+///     .request_timeout(Duration::from_millis(300))
+///     .body(json!({ "n": 1 }))
+///     .send()
+///     .await;
+/// let outcome = history::outcome(sent).await?;
+/// assert!(matches!(outcome, Outcome::Indeterminate(_)), "{outcome:?}");
+/// // ... and yet it was applied:
+/// assert_eq!(doc::read(client, "history-outcome", "1").await?.number("n")?, 1);
+/// # Ok(()) }
+/// ```
+pub async fn outcome(
+    sent: Result<Response, elasticsearch::Error>,
+) -> Result<Outcome> {
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => return Ok(unanswered(&error)),
+    };
+    let status = response.status_code().as_u16();
+    let body: Value = match response.json().await {
+        Ok(body) => body,
+        // The status line arrived; the rest did not. A 2xx status is only sent once the
+        // write is done, so it still counts as acknowledged.
+        Err(_) if (200..300).contains(&status) => Value::Null,
+        Err(error) => {
+            return Ok(Outcome::Indeterminate(format!(
+                "HTTP {status}, then the answer was cut off: {}",
+                transport_reason(&error)
+            )));
+        }
+    };
+    Ok(match status {
+        200..=299 => Outcome::Acknowledged(body),
+        409 if body["error"]["type"] == "version_conflict_engine_exception" => {
+            Outcome::Conflicted(body["error"].clone())
+        }
+        429 | 500..=599 => Outcome::Indeterminate(format!(
+            "HTTP {status}: {}",
+            crate::doc::reason(&body)
+        )),
+        _ => bail!(
+            "the write failed with HTTP {status}: {}",
+            crate::doc::reason(&body)
+        ),
+    })
+}
+
+/// The outcome of a request that got no answer at all.
+fn unanswered(error: &elasticsearch::Error) -> Outcome {
+    let reason = transport_reason(error);
+    if error.is_timeout() {
+        Outcome::Indeterminate(
+            "timed out: no answer before the client's deadline".into(),
+        )
+    } else if never_sent(error) {
+        Outcome::NotSent(reason)
+    } else {
+        Outcome::Indeterminate(reason)
+    }
+}
+
+/// Whether the request failed while connecting, so it never reached the server.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// use esbook::history::{never_sent, transport_reason};
+///
+/// // Nothing listens on port 1: the connection is refused, the request never leaves.
+/// let (client, _) = esbook::client::client_for("http://127.0.0.1:1")?;
+/// let error = client.ping().send().await.unwrap_err();
+/// assert!(never_sent(&error));
+/// assert!(transport_reason(&error).contains("refused"), "{}", transport_reason(&error));
+/// # Ok(()) }
+/// ```
+pub fn never_sent(error: &elasticsearch::Error) -> bool {
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        if let Some(http) = error.downcast_ref::<reqwest::Error>() {
+            return http.is_connect();
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// The innermost cause of a transport error ("Connection refused (os error 111)",
+/// "connection closed before message completed"), without the URL the outer ones repeat.
+/// See [`never_sent`].
+pub fn transport_reason(error: &elasticsearch::Error) -> String {
+    provision::progress::root_cause(error)
+}
+
+/// One attempt at a write, as a history records it.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The operation it belongs to (an increment's id); several attempts may share one.
+    pub op: String,
+    /// The node it was sent to.
+    pub node: String,
+    pub outcome: Outcome,
+    /// Whether it was sent before a node was killed and answered after: then even a 409 may
+    /// answer a write that was applied (see the module's description).
+    pub across_fault: bool,
+}
+
+impl Attempt {
+    /// Whether this attempt may have been applied although its answer does not say so: it is
+    /// indeterminate, or a 409 to a request that was in flight when a node died.
+    pub fn maybe_applied(&self) -> bool {
+        match self.outcome {
+            Outcome::Indeterminate(_) => true,
+            Outcome::Conflicted(_) => self.across_fault,
+            Outcome::Acknowledged(_) | Outcome::NotSent(_) => false,
+        }
+    }
+}
+
+/// Every attempt of a run, in the order each client made them. Each client keeps its own and
+/// they are [`History::merge`]d at the end, so recording needs no lock.
+///
+/// ```
+/// use esbook::history::{History, Outcome};
+/// use serde_json::json;
+///
+/// let mut first = History::new();
+/// first.record("c0-1", "node-1", &Outcome::Acknowledged(json!({})));
+/// let mut second = History::new();
+/// second.record("c1-1", "node-3", &Outcome::Indeterminate("connection reset".into()));
+/// second.record("c1-2", "node-1", &Outcome::NotSent("connection refused".into()));
+/// first.merge(second);
+/// let counts = first.counts();
+/// assert_eq!((counts.acknowledged, counts.indeterminate, counts.not_sent), (1, 1, 1));
+/// let unknown: Vec<_> = first.indeterminate().map(|a| a.op.as_str()).collect();
+/// assert_eq!(unknown, ["c1-1"]);
+/// assert_eq!(first.attempts()[2].outcome.kind(), "not_sent");
+/// assert!(first.attempts()[1].maybe_applied() && !first.attempts()[2].maybe_applied());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    attempts: Vec<Attempt>,
+}
+
+/// How many attempts ended each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub acknowledged: u64,
+    pub conflicted: u64,
+    /// Of the conflicted, those in flight when a node died: they may have been applied.
+    pub conflicted_across_fault: u64,
+    pub not_sent: u64,
+    pub indeterminate: u64,
+}
+
+impl History {
+    pub fn new() -> History {
+        History::default()
+    }
+
+    /// Records one attempt of operation `op`, sent to `node`.
+    pub fn record(&mut self, op: &str, node: &str, outcome: &Outcome) {
+        self.record_across_fault(op, node, outcome, false);
+    }
+
+    /// Records one attempt of operation `op`, sent to `node`, saying whether a node was killed
+    /// while it was in flight.
+    pub fn record_across_fault(
+        &mut self,
+        op: &str,
+        node: &str,
+        outcome: &Outcome,
+        across_fault: bool,
+    ) {
+        self.attempts.push(Attempt {
+            op: op.to_string(),
+            node: node.to_string(),
+            outcome: outcome.clone(),
+            across_fault,
+        });
+    }
+
+    /// Appends another client's history.
+    pub fn merge(&mut self, other: History) {
+        self.attempts.extend(other.attempts);
+    }
+
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.attempts
+    }
+
+    /// The attempts by outcome.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for attempt in &self.attempts {
+            match attempt.outcome {
+                Outcome::Acknowledged(_) => counts.acknowledged += 1,
+                Outcome::Conflicted(_) => {
+                    counts.conflicted += 1;
+                    if attempt.across_fault {
+                        counts.conflicted_across_fault += 1;
+                    }
+                }
+                Outcome::NotSent(_) => counts.not_sent += 1,
+                Outcome::Indeterminate(_) => counts.indeterminate += 1,
+            }
+        }
+        counts
+    }
+
+    /// The indeterminate attempts, for showing a few.
+    pub fn indeterminate(&self) -> impl Iterator<Item = &Attempt> {
+        self.attempts
+            .iter()
+            .filter(|a| matches!(a.outcome, Outcome::Indeterminate(_)))
+    }
+}
+
+/// What a counter of plain increments may end at, given the history: at least one per
+/// acknowledged attempt (each was applied), at most that plus one per attempt that may have
+/// been applied ([`Attempt::maybe_applied`]: indeterminate, or a 409 in flight when a node
+/// died). Other conflicted and unsent attempts add nothing.
+///
+/// ```
+/// use esbook::history::{History, Outcome, counter_bounds};
+/// use serde_json::json;
+///
+/// let mut history = History::new();
+/// history.record("c1-1", "node-1", &Outcome::Acknowledged(json!({})));
+/// history.record("c1-2", "node-1", &Outcome::Conflicted(json!({})));
+/// history.record("c1-2", "node-1", &Outcome::Indeterminate("timed out".into()));
+/// let bounds = counter_bounds(&history);
+/// assert_eq!((bounds.low, bounds.high), (1, 2));
+/// assert!(bounds.check(1).holds() && bounds.check(2).holds());
+/// assert_eq!(bounds.check(0).lost, 1); // an acknowledged increment is missing
+/// assert_eq!(bounds.check(3).unexplained, 1); // one more than anything could explain
+///
+/// // A 409 to a request in flight when a node died may answer an applied write.
+/// history.record_across_fault("c1-3", "node-2", &Outcome::Conflicted(json!({})), true);
+/// assert_eq!(counter_bounds(&history).high, 3);
+/// ```
+pub fn counter_bounds(history: &History) -> Bounds {
+    let counts = history.counts();
+    let maybe = history
+        .attempts()
+        .iter()
+        .filter(|a| a.maybe_applied())
+        .count();
+    Bounds {
+        low: counts.acknowledged,
+        high: counts.acknowledged + maybe as u64,
+    }
+}
+
+/// The range a final counter must lie in: see [`counter_bounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub low: u64,
+    pub high: u64,
+}
+
+impl Bounds {
+    /// Holds `final_count` to the bounds.
+    pub fn check(&self, final_count: u64) -> CounterCheck {
+        CounterCheck {
+            final_count,
+            bounds: *self,
+            lost: self.low.saturating_sub(final_count),
+            unexplained: final_count.saturating_sub(self.high),
+        }
+    }
+}
+
+/// A final counter held to its [`Bounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterCheck {
+    pub final_count: u64,
+    pub bounds: Bounds,
+    /// Acknowledged increments the counter does not hold: lost writes.
+    pub lost: u64,
+    /// Increments the counter holds that no acknowledged or indeterminate attempt explains.
+    pub unexplained: u64,
+}
+
+impl CounterCheck {
+    /// `acknowledged <= final <= acknowledged + indeterminate`.
+    pub fn holds(&self) -> bool {
+        self.lost == 0 && self.unexplained == 0
+    }
+}
+
+/// Holds a counter of idempotent increments to the history: the document lists the id of every
+/// increment it applied, so the check is exact. See [`IdCheck`].
+///
+/// ```
+/// use esbook::history::{History, Outcome, check_ids};
+/// use serde_json::json;
+///
+/// let mut history = History::new();
+/// history.record("c1-1", "node-1", &Outcome::Acknowledged(json!({})));
+/// history.record("c1-2", "node-1", &Outcome::Indeterminate("timed out".into()));
+/// // The document: counter 2, and the ids it applied (c1-2 had landed after all).
+/// let check = check_ids(&history, 2, &["c1-1".into(), "c1-2".into()]);
+/// assert!(check.holds());
+/// assert_eq!(check.distinct, 2);
+/// assert_eq!(check.landed_unacknowledged, ["c1-2"]);
+/// ```
+pub fn check_ids(
+    history: &History,
+    final_count: u64,
+    applied: &[String],
+) -> IdCheck {
+    let mut seen = BTreeSet::new();
+    let duplicates: Vec<String> = applied
+        .iter()
+        .filter(|id| !seen.insert(id.as_str()))
+        .cloned()
+        .collect();
+    let mut by_op: BTreeMap<&str, Vec<&Outcome>> = BTreeMap::new();
+    for attempt in history.attempts() {
+        by_op
+            .entry(attempt.op.as_str())
+            .or_default()
+            .push(&attempt.outcome);
+    }
+    let acknowledged = |outcomes: &[&Outcome]| {
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Acknowledged(_)))
+    };
+    let missing: Vec<String> = by_op
+        .iter()
+        .filter(|(op, outcomes)| acknowledged(outcomes) && !seen.contains(*op))
+        .map(|(op, _)| op.to_string())
+        .collect();
+    let landed_unacknowledged: Vec<String> = seen
+        .iter()
+        .filter(|op| !by_op.get(*op).is_some_and(|o| acknowledged(o)))
+        .map(|op| op.to_string())
+        .collect();
+    // An increment that landed although none of its attempts was acknowledged or
+    // indeterminate: every answer it got said "not applied".
+    let denied_but_applied: Vec<String> = landed_unacknowledged
+        .iter()
+        .filter(|op| {
+            by_op.get(op.as_str()).is_none_or(|outcomes| {
+                !outcomes
+                    .iter()
+                    .any(|o| matches!(o, Outcome::Indeterminate(_)))
+            })
+        })
+        .cloned()
+        .collect();
+    // ... and of those, the ones a 409 answered while a node died.
+    let denied_across_fault = denied_but_applied
+        .iter()
+        .filter(|op| {
+            history.attempts().iter().any(|a| {
+                &a.op == *op
+                    && a.across_fault
+                    && matches!(a.outcome, Outcome::Conflicted(_))
+            })
+        })
+        .count();
+    IdCheck {
+        final_count,
+        distinct: seen.len() as u64,
+        duplicates,
+        missing,
+        landed_unacknowledged,
+        denied_but_applied,
+        denied_across_fault,
+    }
+}
+
+/// A counter of idempotent increments held to its history by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdCheck {
+    pub final_count: u64,
+    /// How many distinct increment ids the document lists.
+    pub distinct: u64,
+    /// Ids the document lists more than once: an increment applied twice.
+    pub duplicates: Vec<String>,
+    /// Increments acknowledged to their client that the document does not list: lost.
+    pub missing: Vec<String>,
+    /// Increments the document lists that no attempt saw acknowledged (their client learnt
+    /// the outcome by reading the document again).
+    pub landed_unacknowledged: Vec<String>,
+    /// Of those, the ones whose every attempt was answered "conflict" or never sent.
+    pub denied_but_applied: Vec<String>,
+    /// How many of `denied_but_applied` got a 409 to a request in flight when a node died.
+    pub denied_across_fault: usize,
+}
+
+impl IdCheck {
+    /// `final == distinct increments applied`, none twice, none acknowledged and missing.
+    pub fn holds(&self) -> bool {
+        self.final_count == self.distinct
+            && self.duplicates.is_empty()
+            && self.missing.is_empty()
+    }
+
+    /// The numbers, for a `RESULT` line.
+    pub fn fields(&self) -> Value {
+        json!({
+            "final": self.final_count,
+            "distinct_applied": self.distinct,
+            "applied_twice": self.duplicates.len(),
+            "lost_acknowledged": self.missing.len(),
+            "landed_unacknowledged": self.landed_unacknowledged.len(),
+            "denied_but_applied": self.denied_but_applied.len(),
+            "denied_across_fault": self.denied_across_fault,
+        })
+    }
+}
