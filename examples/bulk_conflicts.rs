@@ -128,9 +128,9 @@ impl Warehouse {
     }
 }
 
-/// What a writer run left behind.
+/// What one order writer's run left behind.
 #[derive(Debug, Default)]
-struct Run {
+struct WriterRun {
     /// HTTP status of the first bulk request, and its `errors` flag.
     status: u16,
     errors: bool,
@@ -151,7 +151,7 @@ async fn run_writer(
     index: &str,
     writer: Writer,
     claims: &mut Claims,
-) -> Result<Run> {
+) -> Result<WriterRun> {
     run_writer_with(cluster, index, writer, 1, Backoff::default(), claims).await
 }
 
@@ -162,7 +162,7 @@ async fn run_writer_with(
     warehouse_rounds: u32,
     backoff: Backoff,
     claims: &mut Claims,
-) -> Result<Run> {
+) -> Result<WriterRun> {
     let started = Instant::now();
     let client = &cluster.client;
     doc::fresh_index(client, index).await?;
@@ -308,7 +308,7 @@ async fn write_once(
     writer: Writer,
     ids: &[String],
     warehouse: &mut Warehouse,
-) -> Result<Run> {
+) -> Result<WriterRun> {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let seen = bulk::read_all(client, index, &refs).await?;
     warehouse.meanwhile(1, ids).await?;
@@ -356,7 +356,7 @@ async fn write_once(
         println!("  items[0]: {first}");
         println!("  a 409:    {conflict}");
     }
-    Ok(Run {
+    Ok(WriterRun {
         status,
         errors: body["errors"] == true,
         first_conflicts: conflicts.len(),
@@ -385,8 +385,8 @@ async fn write_checked(
     ids: &[String],
     warehouse: &mut Warehouse,
     backoff: Backoff,
-) -> Result<Run> {
-    let mut run = Run::default();
+) -> Result<WriterRun> {
+    let mut run = WriterRun::default();
     // ANCHOR: checked
     let mut pending: Vec<String> = ids.to_vec();
     for attempt in 1..=backoff.max_attempts {
@@ -431,7 +431,12 @@ async fn write_checked(
 }
 
 /// Notes what one bulk of the checked writer came back with, and prints it.
-fn record(run: &mut Run, attempt: u32, answer: &BulkAnswer, conflicted: &[String]) {
+fn record(
+    run: &mut WriterRun,
+    attempt: u32,
+    answer: &BulkAnswer,
+    conflicted: &[String],
+) {
     if attempt == 1 {
         run.status = answer.status;
         run.errors = answer.errors;

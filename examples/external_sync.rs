@@ -69,7 +69,7 @@ async fn main() -> ExitCode {
         let cluster = Cluster::connect(Needs::Core).await?;
         println!("Connected to {cluster}");
 
-        let source = Source::generate();
+        let source = Database::generate();
         println!(
             "\nThe source: {} rows, {} changes in its log; {} of them will be delivered twice",
             source.rows.len(),
@@ -100,15 +100,15 @@ struct Change {
     redelivered: bool,
 }
 
-/// The primary database: every row's current state, and the log of every change, in commit
-/// order. A row's `version` only ever grows.
-struct Source {
+/// The primary database, the source of truth: every row's current state, and the log of every
+/// change, in commit order. A row's `version` only ever grows.
+struct Database {
     rows: BTreeMap<String, (i64, i64)>, // id -> (version, price)
     log: Vec<Change>,
 }
 
-impl Source {
-    fn generate() -> Source {
+impl Database {
+    fn generate() -> Database {
         let mut rows = BTreeMap::new();
         let mut log = Vec::new();
         let mut commit = |rows: &mut BTreeMap<String, (i64, i64)>, id: String| {
@@ -129,7 +129,7 @@ impl Source {
             let row = fastrand::usize(0..ROWS);
             commit(&mut rows, format!("row-{row:02}"));
         }
-        Source { rows, log }
+        Database { rows, log }
     }
 }
 
@@ -176,7 +176,7 @@ struct Comparison {
 async fn sync(
     cluster: &Cluster,
     index: &str,
-    source: &Source,
+    source: &Database,
     mode: Mode,
     workers: u32,
     claims: &mut Claims,
@@ -348,7 +348,7 @@ async fn worker(
 async fn compare(
     client: &Elasticsearch,
     index: &str,
-    source: &Source,
+    source: &Database,
     mode: Mode,
 ) -> Result<Comparison> {
     let ids: Vec<&str> = source.rows.keys().map(String::as_str).collect();
@@ -578,7 +578,7 @@ mod tests {
         index: &str,
     ) -> (Claims, Delivery, Comparison) {
         let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let source = Source::generate();
+        let source = Database::generate();
         let mut claims = Claims::new();
         let (delivery, compared) =
             sync(&cluster, index, &source, mode, workers, &mut claims)

@@ -201,7 +201,7 @@ async fn last_in_job_order(
 
 /// What a by-query job reported when it finished.
 #[derive(Debug, Default, Clone)]
-struct Report {
+struct JobReport {
     total: u64,
     updated: u64,
     deleted: u64,
@@ -211,10 +211,10 @@ struct Report {
     failures: Vec<(String, String)>,
 }
 
-impl Report {
-    fn from(response: &Value) -> Report {
+impl JobReport {
+    fn from(response: &Value) -> JobReport {
         let n = |field: &str| response[field].as_u64().unwrap_or(0);
-        Report {
+        JobReport {
             total: n("total"),
             updated: n("updated"),
             deleted: n("deleted"),
@@ -266,7 +266,7 @@ async fn follow(
     index: &str,
     task: &str,
     mut meanwhile: Option<Meanwhile<'_>>,
-) -> Result<Report> {
+) -> Result<JobReport> {
     let started = Instant::now();
     let mut last_said = Instant::now();
     loop {
@@ -280,7 +280,7 @@ async fn follow(
                     "the job {task} finished before the customer could edit anything"
                 );
             }
-            return Ok(Report::from(&status["response"]));
+            return Ok(JobReport::from(&status["response"]));
         }
         let progress = &status["task"]["status"];
         let done = ["updated", "deleted", "version_conflicts", "noops"]
@@ -396,7 +396,7 @@ async fn abort_by_default(
     cluster: &Cluster,
     index: &str,
     claims: &mut Claims,
-) -> Result<Report> {
+) -> Result<JobReport> {
     let started = Instant::now();
     let client = &cluster.client;
     println!(
@@ -492,7 +492,7 @@ async fn proceed(
     cluster: &Cluster,
     index: &str,
     claims: &mut Claims,
-) -> Result<Report> {
+) -> Result<JobReport> {
     let started = Instant::now();
     let client = &cluster.client;
     println!("== 2. the same with conflicts=proceed");
