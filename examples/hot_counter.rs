@@ -180,12 +180,9 @@ async fn run(
                     // ANCHOR: increment
                     Design::Single | Design::Sharded => {
                         let done = counter.increment(&client, load.backoff).await?;
-                        seen.conflicts += u64::from(done.conflicts);
-                        if done.landed {
-                            seen.landed += 1;
-                        } else {
-                            seen.failed += 1;
-                        }
+                        seen.landed += done.acknowledged;
+                        seen.failed += done.failed;
+                        seen.conflicts += done.conflicts;
                     }
                     // ANCHOR_END: increment
                     Design::Events => {

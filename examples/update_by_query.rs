@@ -42,8 +42,9 @@ use elasticsearch::{
     SearchParts, UpdateByQueryParts,
 };
 use esbook::bulk;
-use esbook::doc::{self, Outcome};
+use esbook::doc;
 use esbook::report::{self, Claims};
+use esbook::race::until_written;
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -135,8 +136,8 @@ fn not_reminded() -> Value {
     json!({ "term": { "reminded": false } })
 }
 
-/// The customer: changes an order with an OCC write of its own (chapter 4), so its edit is
-/// never lost either. `change` is applied to the order's current source.
+/// The customer: changes an order with an OCC write of its own, retried by chapter 6's bounded
+/// loop, so its edit is never lost either. `change` is applied to the order's current source.
 async fn customer_edits(
     client: &Elasticsearch,
     index: &str,
@@ -144,7 +145,7 @@ async fn customer_edits(
     change: Value,
 ) -> Result<()> {
     let backoff = Backoff::default();
-    for tried in 1..=backoff.max_attempts {
+    let tally = until_written(backoff, || async {
         let seen = doc::read(client, index, id).await?;
         let mut source = seen.source.clone();
         for (field, value) in change.as_object().into_iter().flatten() {
@@ -157,16 +158,17 @@ async fn customer_edits(
             .body(source)
             .send()
             .await?;
-        if let Outcome::Written(_) = doc::outcome(response).await? {
-            return Ok(());
-        }
-        // The job wrote this order between our read and our write: read again.
-        tokio::time::sleep(backoff.delay(tried)).await;
+        // A conflict: the job wrote this order between our read and our write.
+        doc::outcome(response).await
+    })
+    .await?;
+    if tally.failed > 0 {
+        bail!(
+            "the customer could not edit {id} in {} tries",
+            backoff.max_attempts
+        );
     }
-    bail!(
-        "the customer could not edit {id} in {} tries",
-        backoff.max_attempts
-    )
+    Ok(())
 }
 
 /// The document, other than `except`, that a job over `query` will reach last, and its
