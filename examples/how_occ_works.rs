@@ -25,14 +25,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use elasticsearch::indices::{
-    IndicesCloseParts, IndicesOpenParts, IndicesPutSettingsParts,
-    IndicesRefreshParts,
-};
+use elasticsearch::indices::{IndicesCloseParts, IndicesOpenParts};
 use elasticsearch::params::VersionType;
 use elasticsearch::{Elasticsearch, IndexParts, SearchParts, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Outcome};
+use esbook::indices;
 use esbook::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -188,13 +186,8 @@ async fn realtime_get(
     index: &str,
     claims: &mut Claims,
 ) -> Result<()> {
-    let settings = client
-        .indices()
-        .put_settings(IndicesPutSettingsParts::Index(&[index]))
-        .body(json!({ "index": { "refresh_interval": "-1" } }))
-        .send()
+    indices::put_settings(client, index, json!({ "refresh_interval": "-1" }))
         .await?;
-    doc::expect_success(settings, "turning refreshes off").await?;
     // ANCHOR: realtime
     doc::put(client, index, "55555", json!({ "balance": 42 })).await?;
     let got = doc::read(client, index, "55555").await?;
@@ -225,12 +218,7 @@ async fn search_hits_carry_seq_no_only_when_asked(
     index: &str,
     claims: &mut Claims,
 ) -> Result<()> {
-    let response = client
-        .indices()
-        .refresh(IndicesRefreshParts::Index(&[index]))
-        .send()
-        .await?;
-    doc::expect_success(response, "refreshing").await?;
+    indices::refresh(client, index).await?;
     let mut hits = Vec::new();
     for asked in [false, true] {
         // ANCHOR: seq_no_primary_term

@@ -26,10 +26,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use elasticsearch::indices::{IndicesPutSettingsParts, IndicesRefreshParts};
 use elasticsearch::{CreateParts, DeleteParts, Elasticsearch, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Versioned};
+use esbook::indices;
 use esbook::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -491,13 +491,7 @@ async fn delete_and_recreate(
     println!(
         "\nNow with index.gc_deletes=0s: Elasticsearch forgets a delete at its next refresh"
     );
-    let response = client
-        .indices()
-        .put_settings(IndicesPutSettingsParts::Index(&[index]))
-        .body(json!({ "index": { "gc_deletes": "0s" } }))
-        .send()
-        .await?;
-    doc::expect_success(response, "setting index.gc_deletes").await?;
+    indices::put_settings(client, index, json!({ "gc_deletes": "0s" })).await?;
     // A new account, read once: the numbers a client keeps.
     let response = client
         .create(CreateParts::IndexId(index, OTHER_ACCOUNT))
@@ -574,12 +568,7 @@ async fn forget_and_recreate(
             .await?;
         doc::expect_success(response, "deleting the account").await?;
         tokio::time::sleep(wait).await;
-        let response = client
-            .indices()
-            .refresh(IndicesRefreshParts::Index(&[index]))
-            .send()
-            .await?;
-        doc::expect_success(response, "refreshing").await?;
+        indices::refresh(client, index).await?;
         let response = client
             .create(CreateParts::IndexId(index, OTHER_ACCOUNT))
             .body(account.clone())

@@ -38,13 +38,14 @@ use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderMap;
 use elasticsearch::params::Conflicts;
 use elasticsearch::{
-    BulkOperation, CountParts, DeleteByQueryParts, Elasticsearch, IndexParts,
-    SearchParts, UpdateByQueryParts,
+    BulkOperation, DeleteByQueryParts, Elasticsearch, IndexParts, SearchParts,
+    UpdateByQueryParts,
 };
 use esbook::bulk;
 use esbook::doc;
-use esbook::report::{self, Claims};
+use esbook::indices;
 use esbook::race::until_written;
+use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -104,32 +105,13 @@ async fn seed(
     if answer.errors {
         bail!("seeding {index} failed: {}", answer.body);
     }
-    refresh(client, index).await
-}
-
-async fn refresh(client: &Elasticsearch, index: &str) -> Result<()> {
-    let response = client
-        .indices()
-        .refresh(elasticsearch::indices::IndicesRefreshParts::Index(&[index]))
-        .send()
-        .await?;
-    doc::expect_success(response, &format!("refreshing {index}")).await?;
-    Ok(())
+    indices::refresh(client, index).await
 }
 
 /// How many documents match `query`, after a refresh (a search sees only refreshed writes).
 async fn count(client: &Elasticsearch, index: &str, query: Value) -> Result<u64> {
-    refresh(client, index).await?;
-    let response = client
-        .count(CountParts::Index(&[index]))
-        .body(json!({ "query": query }))
-        .send()
-        .await?;
-    let body =
-        doc::expect_success(response, &format!("counting in {index}")).await?;
-    body["count"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("a count without a count: {body}"))
+    indices::refresh(client, index).await?;
+    indices::count(client, index, query).await
 }
 
 fn not_reminded() -> Value {
@@ -180,7 +162,7 @@ async fn last_in_job_order(
     query: Value,
     except: &[String],
 ) -> Result<(String, u64)> {
-    refresh(client, index).await?;
+    indices::refresh(client, index).await?;
     let response = client
         .search(SearchParts::Index(&[index]))
         .body(json!({ "query": query, "sort": ["_doc"], "size": ORDERS, "_source": false }))

@@ -18,6 +18,8 @@
 //!   what the server refuses and in which words.
 //! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
 //!   or a version conflict, and a fresh index for each run.
+//! - [`indices`]: requests about a whole index: its settings, a refresh, a count (which, like
+//!   any search, sees only refreshed writes).
 //! - [`bulk`]: many documents per request: `_mget`, and `_bulk` with its answer read item by
 //!   item (an HTTP 200 can hold 409s).
 //! - [`counter`]: a counter sharded over N documents, so that concurrent increments rarely
@@ -40,6 +42,7 @@ pub mod client;
 pub mod cluster;
 pub mod counter;
 pub mod doc;
+pub mod indices;
 pub mod race;
 pub mod report;
 pub mod retry;
