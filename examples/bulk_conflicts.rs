@@ -28,6 +28,7 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use elasticsearch::http::request::JsonBody;
 use elasticsearch::{BulkOperation, BulkParts, Elasticsearch};
+use esbook::answer::Answer;
 use esbook::bulk::{self, BulkAnswer};
 use esbook::doc::{self, Outcome, Versioned};
 use esbook::report::{self, Claims};
@@ -519,11 +520,10 @@ async fn which_actions_take_a_condition(
         .body(create)
         .send()
         .await?;
-    let status = response.status_code().as_u16();
-    let body: Value = response.json().await?;
+    let refused = Answer::of(response).await?;
     println!(
-        "a bulk with a conditional create (and a plain index): HTTP {status}: {}",
-        doc::reason(&body)
+        "a bulk with a conditional create (and a plain index): {}",
+        refused.summary()
     );
     let e_exists = client
         .exists(elasticsearch::ExistsParts::IndexId(index, "e"))
@@ -532,8 +532,9 @@ async fn which_actions_take_a_condition(
         .status_code()
         .is_success();
     claims.check(
-        status == 400
-            && doc::reason(&body)
+        refused.status == 400
+            && refused
+                .reason()
                 .contains("create operations do not support compare and set")
             && !e_exists,
         "a create item with if_seq_no is refused, and with it the whole request (HTTP 400): \

@@ -29,11 +29,11 @@ use elasticsearch::indices::{IndicesCloseParts, IndicesOpenParts};
 use elasticsearch::params::VersionType;
 use elasticsearch::{Elasticsearch, IndexParts, SearchParts, UpdateParts};
 use esbook::answer::Answer;
-use esbook::doc::{self, Outcome};
+use esbook::doc;
 use esbook::indices;
 use esbook::report::{self, Claims};
 use esbook::{Cluster, Needs};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const INDEX: &str = "bank";
 
@@ -97,10 +97,9 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
             .send()
             .await?;
         // ANCHOR_END: conditional_put
-        let status = response.status_code().as_u16();
-        let outcome = doc::outcome(response).await?;
-        println!("{attempt} {request} -> HTTP {status}: {}", brief(&outcome));
-        statuses.push(status);
+        let answer = Answer::of(response).await?;
+        println!("{attempt} {request} -> {}", answer.summary());
+        statuses.push(answer.status);
     }
     claims.check(
         statuses == [200, 409],
@@ -115,16 +114,16 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
         .body(json!({ "balance": 700 }))
         .send()
         .await?;
-    let status = response.status_code().as_u16();
-    let body: Value = response.json().await?;
+    let refused = Answer::of(response).await?;
     println!(
-        "PUT /{index}/_doc/12345?version={} -> HTTP {status}: {}",
+        "PUT /{index}/_doc/12345?version={} -> {}",
         seen.version,
-        doc::reason(&body)
+        refused.summary()
     );
     claims.check(
-        status == 400
-            && doc::reason(&body)
+        refused.status == 400
+            && refused
+                .reason()
                 .contains("internal versioning can not be used for optimistic concurrency control"),
         "internal ?version= is rejected (HTTP 400): use if_seq_no and if_primary_term",
     );
@@ -142,16 +141,16 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
         .body(json!({ "doc": { "balance": 600 } }))
         .send()
         .await?;
-    let status = response.status_code().as_u16();
-    let body: Value = response.json().await?;
+    let refused = Answer::of(response).await?;
     println!(
-        "POST /{index}/_update/12345?if_seq_no={}&if_primary_term={}&retry_on_conflict=3 -> HTTP {status}: {}",
+        "POST /{index}/_update/12345?if_seq_no={}&if_primary_term={}&retry_on_conflict=3 -> {}",
         current.seq_no,
         current.primary_term,
-        doc::reason(&body)
+        refused.summary()
     );
     claims.check(
-        status == 400 && doc::reason(&body).contains("compare and write operations can not be retried"),
+        refused.status == 400
+            && refused.reason().contains("compare and write operations can not be retried"),
         "retry_on_conflict with if_seq_no is rejected (HTTP 400): a failed compare-and-write is the caller's to retry",
     );
 
@@ -391,20 +390,6 @@ async fn new_primary_term(
         "the right _seq_no with the old term does not name the write made in the new one: a 409",
     );
     Ok(())
-}
-
-fn brief(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Written(body) => format!(
-            "result={} _seq_no={} _version={}",
-            body["result"], body["_seq_no"], body["_version"]
-        ),
-        Outcome::Conflict(error) => format!(
-            "{}: {}",
-            error["type"].as_str().unwrap_or_default(),
-            error["reason"].as_str().unwrap_or_default()
-        ),
-    }
 }
 
 #[cfg(test)]
