@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use elasticsearch::http::request::JsonBody;
-use elasticsearch::{BulkOperation, BulkParts, Elasticsearch};
+use elasticsearch::{BulkIndexOperation, BulkOperation, BulkParts, Elasticsearch};
 use esbook::answer::Answer;
 use esbook::bulk::{self, BulkAnswer};
 use esbook::doc::{self, Outcome, Versioned};
@@ -85,6 +85,12 @@ fn product(i: usize) -> String {
 fn ordered(id: &str) -> i64 {
     let i: i64 = id.trim_start_matches("product-").parse().unwrap_or(0);
     1 + i % 3
+}
+
+/// The order line for product `id`: its stock as `seen`, less what the order reserves.
+fn order_line(id: &str, seen: &Versioned) -> Result<BulkIndexOperation<Value>> {
+    let stock = seen.number("stock")? - ordered(id);
+    Ok(BulkOperation::index(json!({ "stock": stock })).id(id))
 }
 
 /// The other client: restocks some products with OCC single-document writes, at the moment the
@@ -316,8 +322,7 @@ async fn write_once(
     let operations: Vec<BulkOperation<Value>> = ids
         .iter()
         .map(|id| {
-            let stock = seen[id].number("stock")? - ordered(id);
-            let item = BulkOperation::index(json!({ "stock": stock })).id(id);
+            let item = order_line(id, &seen[id])?;
             Ok(match writer {
                 Writer::Blind => item.into(),
                 _ => conditional(item, &seen[id]).into(),
@@ -370,9 +375,9 @@ async fn write_once(
 // ANCHOR: conditional
 /// The item carries the `_seq_no`/`_primary_term` its new value was computed from.
 fn conditional(
-    item: elasticsearch::BulkIndexOperation<Value>,
+    item: BulkIndexOperation<Value>,
     seen: &Versioned,
-) -> elasticsearch::BulkIndexOperation<Value> {
+) -> BulkIndexOperation<Value> {
     item.if_seq_no(seen.seq_no)
         .if_primary_term(seen.primary_term)
 }
@@ -398,11 +403,7 @@ async fn write_checked(
         // ...compute each new stock level from what was read, on condition...
         let operations = pending
             .iter()
-            .map(|id| {
-                let stock = seen[id].number("stock")? - ordered(id);
-                let item = BulkOperation::index(json!({ "stock": stock })).id(id);
-                Ok(conditional(item, &seen[id]).into())
-            })
+            .map(|id| Ok(conditional(order_line(id, &seen[id])?, &seen[id]).into()))
             .collect::<Result<Vec<_>>>()?;
         // ...and read the answer item by item.
         let answer = bulk::send(client, index, operations).await?;
@@ -551,19 +552,20 @@ mod tests {
         Cluster::connect(Needs::Core).await.expect("a cluster")
     }
 
+    /// `writer` places the chapter's order on `index`, with the chapter's warehouse.
+    async fn place(writer: Writer, index: &str) -> (Claims, WriterRun) {
+        let mut claims = Claims::new();
+        let run = run_writer(&cluster().await, index, writer, &mut claims)
+            .await
+            .expect("the writer runs");
+        (claims, run)
+    }
+
     /// Unconditional bulk items overwrite the warehouse's restocks: HTTP 200, no error, five
     /// products wrong.
     #[tokio::test]
     async fn a_blind_bulk_loses_the_restocks_without_an_error() {
-        let mut claims = Claims::new();
-        let run = run_writer(
-            &cluster().await,
-            "test-bulk-blind",
-            Writer::Blind,
-            &mut claims,
-        )
-        .await
-        .expect("the writer runs");
+        let (claims, run) = place(Writer::Blind, "test-bulk-blind").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!((run.status, run.errors), (200, false));
     }
@@ -572,15 +574,7 @@ mod tests {
     /// five order lines missing while the writer counts twenty.
     #[tokio::test]
     async fn an_unchecked_conditional_bulk_drops_lines_silently() {
-        let mut claims = Claims::new();
-        let run = run_writer(
-            &cluster().await,
-            "test-bulk-unchecked",
-            Writer::Unchecked,
-            &mut claims,
-        )
-        .await
-        .expect("the writer runs");
+        let (claims, run) = place(Writer::Unchecked, "test-bulk-unchecked").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(run.first_conflicts, RESTOCKED.len());
         assert_eq!(run.believed_written, PRODUCTS);
@@ -590,15 +584,7 @@ mod tests {
     /// in two bulks (20 items, then the 5 that conflicted).
     #[tokio::test]
     async fn a_checked_bulk_retries_only_the_conflicts_and_loses_nothing() {
-        let mut claims = Claims::new();
-        let run = run_writer(
-            &cluster().await,
-            "test-bulk-checked",
-            Writer::Checked,
-            &mut claims,
-        )
-        .await
-        .expect("the writer runs");
+        let (claims, run) = place(Writer::Checked, "test-bulk-checked").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(run.bulk_sizes, [PRODUCTS, RESTOCKED.len()]);
         assert!(run.given_up.is_empty());

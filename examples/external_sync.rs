@@ -151,6 +151,15 @@ impl Mode {
             Mode::ExternalGte => "external_gte",
         }
     }
+
+    /// The `version_type` each write carries, if any.
+    fn version_type(self) -> Option<VersionType> {
+        match self {
+            Mode::None => None,
+            Mode::External => Some(VersionType::External),
+            Mode::ExternalGte => Some(VersionType::ExternalGte),
+        }
+    }
 }
 
 /// What the workers saw, all together.
@@ -318,15 +327,11 @@ async fn worker(
                 let row =
                     json!({ "price": change.price, "version": change.version });
                 let item = BulkOperation::index(row).id(&change.id);
-                match mode {
-                    Mode::None => item.into(),
-                    Mode::External => item
+                match mode.version_type() {
+                    None => item.into(),
+                    Some(version_type) => item
                         .version(change.version)
-                        .version_type(VersionType::External)
-                        .into(),
-                    Mode::ExternalGte => item
-                        .version(change.version)
-                        .version_type(VersionType::ExternalGte)
+                        .version_type(version_type)
                         .into(),
                 }
             })

@@ -113,30 +113,17 @@ async fn partial_update(
 
     println!("\n-- 3. The same partial updates, each on the condition of its read");
     open_account(client, index).await?;
+    // Each withdrawal is sent on the condition of the read it was computed from.
+    let withdraw = async |seen: &Versioned, amount: i64| -> Result<Answer> {
+        let balance = seen.number("balance")? - amount;
+        update_doc(client, index, Some(seen), json!({ "balance": balance })).await
+    };
     let seen_by_a = doc::read(client, index, ACCOUNT).await?;
     let seen_by_b = doc::read(client, index, ACCOUNT).await?;
-    let a = update_doc(
-        client,
-        index,
-        Some(&seen_by_a),
-        json!({ "balance": seen_by_a.number("balance")? - 200 }),
-    )
-    .await?;
-    let b = update_doc(
-        client,
-        index,
-        Some(&seen_by_b),
-        json!({ "balance": seen_by_b.number("balance")? - 500 }),
-    )
-    .await?;
+    let a = withdraw(&seen_by_a, 200).await?;
+    let b = withdraw(&seen_by_b, 500).await?;
     let seen_again = doc::read(client, index, ACCOUNT).await?;
-    let b_again = update_doc(
-        client,
-        index,
-        Some(&seen_again),
-        json!({ "balance": seen_again.number("balance")? - 500 }),
-    )
-    .await?;
+    let b_again = withdraw(&seen_again, 500).await?;
     let guarded = doc::read(client, index, ACCOUNT).await?.number("balance")?;
     println!("A if_seq_no={}: {}", seen_by_a.seq_no, a.summary());
     println!("B if_seq_no={}: {}", seen_by_b.seq_no, b.summary());

@@ -267,10 +267,7 @@ async fn follow(
             return Ok(JobReport::from(&status["response"]));
         }
         let progress = &status["task"]["status"];
-        let done = ["updated", "deleted", "version_conflicts", "noops"]
-            .iter()
-            .map(|f| progress[*f].as_u64().unwrap_or(0))
-            .sum::<u64>();
+        let done = processed(progress);
         if let Some(m) = &meanwhile
             && progress["batches"].as_u64().unwrap_or(0) >= 1
         {
@@ -281,10 +278,7 @@ async fn follow(
             // Still far from them: the batch being written now cannot hold them either.
             let after = task_status(client, task).await?;
             let progress = &after["task"]["status"];
-            let reached = ["updated", "deleted", "version_conflicts", "noops"]
-                .iter()
-                .map(|f| progress[*f].as_u64().unwrap_or(0))
-                .sum::<u64>();
+            let reached = processed(progress);
             if after["completed"] == true
                 || reached + SCROLL_SIZE as u64 > m.position
             {
@@ -313,6 +307,15 @@ async fn follow(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// How many documents a running job has dealt with, from its task's `status`: `total` is what
+/// it matched, not what it did.
+fn processed(progress: &Value) -> u64 {
+    ["updated", "deleted", "version_conflicts", "noops"]
+        .iter()
+        .map(|field| progress[*field].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// `GET _tasks/<task>` (the typed call is behind the crate's experimental feature).
@@ -375,6 +378,28 @@ async fn customer_edits_kept(
     Ok(seen.values().all(|d| d.source["qty"] == 5))
 }
 
+/// Parts 1 and 2: 100 fresh orders, the job started with `conflicts`, and the customer's three
+/// edits while it runs. The job's report, and how many orders it reminded.
+async fn remind_while_customer_edits(
+    client: &Elasticsearch,
+    index: &str,
+    conflicts: Conflicts,
+) -> Result<(JobReport, u64)> {
+    seed(client, index, 0).await?;
+    let task = start_reminders(client, index, conflicts).await?;
+    let edits = edited();
+    let meanwhile = Meanwhile {
+        edits: &edits,
+        change: json!({ "qty": 5 }),
+        position: EDITED[0] as u64,
+    };
+    let report = follow(client, index, &task, Some(meanwhile)).await?;
+    report.show("the job's answer");
+    let reminded =
+        count(client, index, json!({ "term": { "reminded": true } })).await?;
+    Ok((report, reminded))
+}
+
 /// Part 1: the default, `conflicts=abort`.
 async fn abort_by_default(
     cluster: &Cluster,
@@ -386,18 +411,8 @@ async fn abort_by_default(
     println!(
         "== 1. update-by-query, default conflicts=abort, while a customer edits 3 orders"
     );
-    seed(client, index, 0).await?;
-    let task = start_reminders(client, index, Conflicts::Abort).await?;
-    let edits = edited();
-    let meanwhile = Meanwhile {
-        edits: &edits,
-        change: json!({ "qty": 5 }),
-        position: EDITED[0] as u64,
-    };
-    let report = follow(client, index, &task, Some(meanwhile)).await?;
-    report.show("the job's answer");
-    let reminded =
-        count(client, index, json!({ "term": { "reminded": true } })).await?;
+    let (report, reminded) =
+        remind_while_customer_edits(client, index, Conflicts::Abort).await?;
     let untouched_after = count(
         client,
         index,
@@ -410,6 +425,7 @@ async fn abort_by_default(
     println!(
         "after it: {reminded} orders reminded, {untouched_after} neither reminded nor edited"
     );
+    let edits = edited();
     let kept = customer_edits_kept(client, index, &edits).await?;
     let failed_ids: Vec<&str> =
         report.failures.iter().map(|(id, _)| id.as_str()).collect();
@@ -480,21 +496,11 @@ async fn proceed(
     let started = Instant::now();
     let client = &cluster.client;
     println!("== 2. the same with conflicts=proceed");
-    seed(client, index, 0).await?;
-    let task = start_reminders(client, index, Conflicts::Proceed).await?;
-    let edits = edited();
-    let meanwhile = Meanwhile {
-        edits: &edits,
-        change: json!({ "qty": 5 }),
-        position: EDITED[0] as u64,
-    };
-    let report = follow(client, index, &task, Some(meanwhile)).await?;
-    report.show("the job's answer");
-    let reminded =
-        count(client, index, json!({ "term": { "reminded": true } })).await?;
+    let (report, reminded) =
+        remind_while_customer_edits(client, index, Conflicts::Proceed).await?;
     let left = count(client, index, not_reminded()).await?;
     println!("after it: {reminded} orders reminded, {left} not");
-    let kept = customer_edits_kept(client, index, &edits).await?;
+    let kept = customer_edits_kept(client, index, &edited()).await?;
     report::result(
         cluster,
         started.elapsed(),
