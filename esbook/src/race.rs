@@ -217,7 +217,43 @@ pub type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 /// The notebook's three are the variants of [`Strategy`]. Another plugs in by implementing
 /// this: `increment` is one client's increment; `prepare` and `count` default to one
 /// `{"counter": N}` document per id, and a design that keeps its count elsewhere (several
-/// documents, events to be counted) overrides them.
+/// documents, events to be counted, no document at first) overrides them.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// use std::sync::Arc;
+/// use elasticsearch::Elasticsearch;
+/// use esbook::Needs;
+/// use esbook::race::{self, Contender, Race, Step, Strategy, Tally};
+///
+/// /// Chapter 6's OCC client, under a name of its own.
+/// struct Careful;
+///
+/// impl Contender for Careful {
+///     fn name(&self) -> &str {
+///         "careful"
+///     }
+///     fn needs(&self) -> Needs {
+///         Needs::Core
+///     }
+///     fn increment<'a>(
+///         &'a self,
+///         client: &'a Elasticsearch,
+///         index: &'a str,
+///         id: &'a str,
+///         race: &'a Race,
+///     ) -> Step<'a, Tally> {
+///         Strategy::Occ.increment(client, index, id, race)
+///     }
+/// }
+///
+/// let race = Race { clients: 2, per_client: 5, ..Race::default() };
+/// let run = race::run(&cluster, "race-contender", Arc::new(Careful), race).await?;
+/// assert_eq!((run.counted, run.lost()), (10, 0));
+/// # Ok(()) }
+/// ```
 pub trait Contender: Send + Sync {
     /// The name results and charts use.
     fn name(&self) -> &str;
@@ -437,7 +473,7 @@ pub async fn run(
 // ANCHOR: none
 /// GET, add one, write back unconditionally: the read-modify-write that
 /// loses updates.
-pub async fn increment_without_occ(
+async fn increment_without_occ(
     client: &Elasticsearch,
     index: &str,
     id: &str,
@@ -453,7 +489,7 @@ pub async fn increment_without_occ(
 /// GET with `_seq_no`/`_primary_term`, then write on condition they still
 /// hold. A conflict means another client wrote in between: the whole
 /// read-and-write is tried again (see `until_written`).
-pub async fn increment_with_occ(
+async fn increment_with_occ(
     client: &Elasticsearch,
     index: &str,
     id: &str,
@@ -478,6 +514,35 @@ pub async fn increment_with_occ(
 /// Runs `attempt` until it is written; after each version conflict waits a
 /// little (backoff with jitter) and tries again, `backoff.max_attempts` times
 /// at most. Counts what happened.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// # use elasticsearch::IndexParts;
+/// # use esbook::{doc, race::until_written, retry::Backoff};
+/// # use serde_json::json;
+/// doc::fresh_index(client, "race-until").await?;
+/// doc::put(client, "race-until", "1", json!({ "counter": 0 })).await?;
+/// let seen = doc::read(client, "race-until", "1").await?;
+/// doc::put(client, "race-until", "1", json!({ "counter": 5 })).await?; // someone else
+///
+/// // An attempt that reuses its stale read conflicts every time: the loop gives up.
+/// let backoff = Backoff { max_attempts: 3, ..Backoff::default() };
+/// let tally = until_written(backoff, || async {
+///     let response = client
+///         .index(IndexParts::IndexId("race-until", "1"))
+///         .if_seq_no(seen.seq_no)
+///         .if_primary_term(seen.primary_term)
+///         .body(json!({ "counter": seen.number("counter")? + 1 }))
+///         .send()
+///         .await?;
+///     doc::outcome(response).await
+/// })
+/// .await?;
+/// assert_eq!((tally.acknowledged, tally.conflicts, tally.failed), (0, 3, 1));
+/// # Ok(()) }
+/// ```
 pub async fn until_written<F, Fut>(
     backoff: Backoff,
     mut attempt: F,
@@ -509,7 +574,7 @@ where
 /// the server up to `retry_on_conflict` times when another write slips in
 /// between its own read and write. If even those retries run out, the 409
 /// reaches us, and we retry like any other conflict.
-pub async fn increment_on_server(
+async fn increment_on_server(
     client: &Elasticsearch,
     index: &str,
     id: &str,
