@@ -362,36 +362,29 @@ async fn delete_on_condition(cluster: &Cluster, index: &str) -> Result<(u16, u16
         json!({ "owner": "A. Client", "balance": 1200 }),
     )
     .await?;
-    // ANCHOR: delete
-    let response = client
-        .delete(DeleteParts::IndexId(index, ACCOUNT))
-        .if_seq_no(seen.seq_no)
-        .if_primary_term(seen.primary_term)
-        .send()
-        .await?;
-    // ANCHOR_END: delete
-    let stale = Answer::of(response).await?;
-    println!(
-        "DELETE /{index}/_doc/{ACCOUNT}?if_seq_no={}&if_primary_term={} (a deposit landed since) -> {}",
-        seen.seq_no,
-        seen.primary_term,
-        stale.summary()
-    );
+    // A delete on the condition of `seen`: what came back.
+    let delete_if = async |seen: &Versioned, why: &str| -> Result<u16> {
+        // ANCHOR: delete
+        let response = client
+            .delete(DeleteParts::IndexId(index, ACCOUNT))
+            .if_seq_no(seen.seq_no)
+            .if_primary_term(seen.primary_term)
+            .send()
+            .await?;
+        // ANCHOR_END: delete
+        let answer = Answer::of(response).await?;
+        println!(
+            "DELETE /{index}/_doc/{ACCOUNT}?if_seq_no={}&if_primary_term={} ({why}) -> {}",
+            seen.seq_no,
+            seen.primary_term,
+            answer.summary()
+        );
+        Ok(answer.status)
+    };
+    let stale = delete_if(&seen, "a deposit landed since").await?;
     let current = doc::read(client, index, ACCOUNT).await?;
-    let response = client
-        .delete(DeleteParts::IndexId(index, ACCOUNT))
-        .if_seq_no(current.seq_no)
-        .if_primary_term(current.primary_term)
-        .send()
-        .await?;
-    let deleted = Answer::of(response).await?;
-    println!(
-        "DELETE /{index}/_doc/{ACCOUNT}?if_seq_no={}&if_primary_term={} (read again) -> {}",
-        current.seq_no,
-        current.primary_term,
-        deleted.summary()
-    );
-    Ok((stale.status, deleted.status))
+    let deleted = delete_if(&current, "read again").await?;
+    Ok((stale, deleted))
 }
 
 /// Create, update, delete, delete again, re-create; then the same once Elasticsearch has
