@@ -27,7 +27,7 @@
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
 //! - [`race`]: chapter 6's race of many clients on one counter, its strategies, what a run of
 //!   it costs (shared by `counter_race`, `upsert_race` and the contention benchmark), and
-//!   `until_written`, the bounded retry loop of every OCC client in the book.
+//!   `until_written`, chapter 6's bounded retry loop, which later chapters' clients reuse.
 //! - [`cli`]: the examples' flags, with one-line errors.
 //! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
 //! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.

@@ -1,7 +1,7 @@
 //! The lost-update race of chapter 6, shared by its example (`counter_race`), chapter 10's
 //! race from no document (`upsert_race`) and the contention benchmark
-//! (`benches/contention.rs`, chapter 16); and [`until_written`], the bounded retry loop that
-//! every OCC client of the book runs.
+//! (`benches/contention.rs`, chapter 16); and [`until_written`], its bounded retry loop, which
+//! later chapters' clients reuse (the sharded counter, update-by-query's customer).
 //!
 //! N clients increment a counter M times each, all at once, with one of the
 //! [`Strategy`]s. [`run`] prepares a fresh index, runs the clients, and returns what they saw
@@ -407,13 +407,13 @@ impl Run {
 /// use esbook::race::{self, Layout, Race, Strategy};
 ///
 /// let race = Race { clients: 3, per_client: 10, ..Race::default() };
-/// let run = race::run(&cluster, "doc-race", Arc::new(Strategy::Occ), race).await?;
+/// let run = race::run(&cluster, "race-run", Arc::new(Strategy::Occ), race).await?;
 /// assert_eq!((run.counted, run.total.acknowledged, run.lost()), (30, 30, 0));
 /// assert_eq!(run.latencies.len(), 30);
 ///
 /// // Each client on its own document: nobody to race, nothing to retry.
 /// let alone = Race { layout: Layout::PerClient, ..race };
-/// let run = race::run(&cluster, "doc-race", Arc::new(Strategy::None), alone).await?;
+/// let run = race::run(&cluster, "race-run", Arc::new(Strategy::None), alone).await?;
 /// assert_eq!((run.counted, run.total.conflicts), (30, 0));
 /// # Ok(()) }
 /// ```
