@@ -27,7 +27,8 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use elasticsearch::http::request::JsonBody;
-use elasticsearch::{BulkOperation, BulkParts, Elasticsearch};
+use elasticsearch::{BulkIndexOperation, BulkOperation, BulkParts, Elasticsearch};
+use esbook::answer::Answer;
 use esbook::bulk::{self, BulkAnswer};
 use esbook::doc::{self, Outcome, Versioned};
 use esbook::report::{self, Claims};
@@ -86,6 +87,12 @@ fn ordered(id: &str) -> i64 {
     1 + i % 3
 }
 
+/// The order line for product `id`: its stock as `seen`, less what the order reserves.
+fn order_line(id: &str, seen: &Versioned) -> Result<BulkIndexOperation<Value>> {
+    let stock = seen.number("stock")? - ordered(id);
+    Ok(BulkOperation::index(json!({ "stock": stock })).id(id))
+}
+
 /// The other client: restocks some products with OCC single-document writes, at the moment the
 /// story says, and remembers what it added so the expected stock can be computed.
 struct Warehouse {
@@ -128,9 +135,9 @@ impl Warehouse {
     }
 }
 
-/// What a writer run left behind.
+/// What one order writer's run left behind.
 #[derive(Debug, Default)]
-struct Run {
+struct WriterRun {
     /// HTTP status of the first bulk request, and its `errors` flag.
     status: u16,
     errors: bool,
@@ -151,7 +158,7 @@ async fn run_writer(
     index: &str,
     writer: Writer,
     claims: &mut Claims,
-) -> Result<Run> {
+) -> Result<WriterRun> {
     run_writer_with(cluster, index, writer, 1, Backoff::default(), claims).await
 }
 
@@ -162,7 +169,7 @@ async fn run_writer_with(
     warehouse_rounds: u32,
     backoff: Backoff,
     claims: &mut Claims,
-) -> Result<Run> {
+) -> Result<WriterRun> {
     let started = Instant::now();
     let client = &cluster.client;
     doc::fresh_index(client, index).await?;
@@ -308,15 +315,14 @@ async fn write_once(
     writer: Writer,
     ids: &[String],
     warehouse: &mut Warehouse,
-) -> Result<Run> {
+) -> Result<WriterRun> {
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let seen = bulk::read_all(client, index, &refs).await?;
     warehouse.meanwhile(1, ids).await?;
     let operations: Vec<BulkOperation<Value>> = ids
         .iter()
         .map(|id| {
-            let stock = seen[id].number("stock")? - ordered(id);
-            let item = BulkOperation::index(json!({ "stock": stock })).id(id);
+            let item = order_line(id, &seen[id])?;
             Ok(match writer {
                 Writer::Blind => item.into(),
                 _ => conditional(item, &seen[id]).into(),
@@ -356,7 +362,7 @@ async fn write_once(
         println!("  items[0]: {first}");
         println!("  a 409:    {conflict}");
     }
-    Ok(Run {
+    Ok(WriterRun {
         status,
         errors: body["errors"] == true,
         first_conflicts: conflicts.len(),
@@ -369,9 +375,9 @@ async fn write_once(
 // ANCHOR: conditional
 /// The item carries the `_seq_no`/`_primary_term` its new value was computed from.
 fn conditional(
-    item: elasticsearch::BulkIndexOperation<Value>,
+    item: BulkIndexOperation<Value>,
     seen: &Versioned,
-) -> elasticsearch::BulkIndexOperation<Value> {
+) -> BulkIndexOperation<Value> {
     item.if_seq_no(seen.seq_no)
         .if_primary_term(seen.primary_term)
 }
@@ -385,8 +391,8 @@ async fn write_checked(
     ids: &[String],
     warehouse: &mut Warehouse,
     backoff: Backoff,
-) -> Result<Run> {
-    let mut run = Run::default();
+) -> Result<WriterRun> {
+    let mut run = WriterRun::default();
     // ANCHOR: checked
     let mut pending: Vec<String> = ids.to_vec();
     for attempt in 1..=backoff.max_attempts {
@@ -397,11 +403,7 @@ async fn write_checked(
         // ...compute each new stock level from what was read, on condition...
         let operations = pending
             .iter()
-            .map(|id| {
-                let stock = seen[id].number("stock")? - ordered(id);
-                let item = BulkOperation::index(json!({ "stock": stock })).id(id);
-                Ok(conditional(item, &seen[id]).into())
-            })
+            .map(|id| Ok(conditional(order_line(id, &seen[id])?, &seen[id]).into()))
             .collect::<Result<Vec<_>>>()?;
         // ...and read the answer item by item.
         let answer = bulk::send(client, index, operations).await?;
@@ -431,7 +433,12 @@ async fn write_checked(
 }
 
 /// Notes what one bulk of the checked writer came back with, and prints it.
-fn record(run: &mut Run, attempt: u32, answer: &BulkAnswer, conflicted: &[String]) {
+fn record(
+    run: &mut WriterRun,
+    attempt: u32,
+    answer: &BulkAnswer,
+    conflicted: &[String],
+) {
     if attempt == 1 {
         run.status = answer.status;
         run.errors = answer.errors;
@@ -514,11 +521,10 @@ async fn which_actions_take_a_condition(
         .body(create)
         .send()
         .await?;
-    let status = response.status_code().as_u16();
-    let body: Value = response.json().await?;
+    let refused = Answer::of(response).await?;
     println!(
-        "a bulk with a conditional create (and a plain index): HTTP {status}: {}",
-        doc::reason(&body)
+        "a bulk with a conditional create (and a plain index): {}",
+        refused.summary()
     );
     let e_exists = client
         .exists(elasticsearch::ExistsParts::IndexId(index, "e"))
@@ -527,8 +533,9 @@ async fn which_actions_take_a_condition(
         .status_code()
         .is_success();
     claims.check(
-        status == 400
-            && doc::reason(&body)
+        refused.status == 400
+            && refused
+                .reason()
                 .contains("create operations do not support compare and set")
             && !e_exists,
         "a create item with if_seq_no is refused, and with it the whole request (HTTP 400): \
@@ -545,19 +552,20 @@ mod tests {
         Cluster::connect(Needs::Core).await.expect("a cluster")
     }
 
+    /// `writer` places the chapter's order on `index`, with the chapter's warehouse.
+    async fn place(writer: Writer, index: &str) -> (Claims, WriterRun) {
+        let mut claims = Claims::new();
+        let run = run_writer(&cluster().await, index, writer, &mut claims)
+            .await
+            .expect("the writer runs");
+        (claims, run)
+    }
+
     /// Unconditional bulk items overwrite the warehouse's restocks: HTTP 200, no error, five
     /// products wrong.
     #[tokio::test]
     async fn a_blind_bulk_loses_the_restocks_without_an_error() {
-        let mut claims = Claims::new();
-        let run = run_writer(
-            &cluster().await,
-            "test-bulk-blind",
-            Writer::Blind,
-            &mut claims,
-        )
-        .await
-        .expect("the writer runs");
+        let (claims, run) = place(Writer::Blind, "test-bulk-blind").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!((run.status, run.errors), (200, false));
     }
@@ -566,15 +574,7 @@ mod tests {
     /// five order lines missing while the writer counts twenty.
     #[tokio::test]
     async fn an_unchecked_conditional_bulk_drops_lines_silently() {
-        let mut claims = Claims::new();
-        let run = run_writer(
-            &cluster().await,
-            "test-bulk-unchecked",
-            Writer::Unchecked,
-            &mut claims,
-        )
-        .await
-        .expect("the writer runs");
+        let (claims, run) = place(Writer::Unchecked, "test-bulk-unchecked").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(run.first_conflicts, RESTOCKED.len());
         assert_eq!(run.believed_written, PRODUCTS);
@@ -584,15 +584,7 @@ mod tests {
     /// in two bulks (20 items, then the 5 that conflicted).
     #[tokio::test]
     async fn a_checked_bulk_retries_only_the_conflicts_and_loses_nothing() {
-        let mut claims = Claims::new();
-        let run = run_writer(
-            &cluster().await,
-            "test-bulk-checked",
-            Writer::Checked,
-            &mut claims,
-        )
-        .await
-        .expect("the writer runs");
+        let (claims, run) = place(Writer::Checked, "test-bulk-checked").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(run.bulk_sizes, [PRODUCTS, RESTOCKED.len()]);
         assert!(run.given_up.is_empty());

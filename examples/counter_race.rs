@@ -33,7 +33,6 @@ use anyhow::Result;
 use esbook::cli::Args;
 use esbook::race::{self, Contender, Race, Strategy};
 use esbook::report::{self, Claims};
-use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::json;
 
@@ -43,32 +42,10 @@ const INDEX: &str = "conc_demo";
 async fn main() -> ExitCode {
     esbook::run_main(async {
         let mut args = Args::from_env(&usage())?;
-        let defaults = Race::default();
         let mut names = vec!["all"];
         names.extend(Strategy::ALL.iter().map(|s| s.name()));
         let strategy = args.choice("strategy", "all", &names)?;
-        let race = Race {
-            clients: args.number("clients", defaults.clients, 1..=100)?,
-            per_client: args.number(
-                "per-client",
-                defaults.per_client,
-                1..=10_000,
-            )?,
-            backoff: Backoff {
-                max_attempts: args.number(
-                    "max-attempts",
-                    defaults.backoff.max_attempts,
-                    1..=1000,
-                )?,
-                ..defaults.backoff
-            },
-            retry_on_conflict: args.number(
-                "retry-on-conflict",
-                defaults.retry_on_conflict,
-                0..=100,
-            )?,
-            ..defaults
-        };
+        let race = Race::from_args(&mut args)?;
         args.finish()?;
         let strategies: Vec<Strategy> = Strategy::ALL
             .into_iter()
@@ -96,9 +73,9 @@ async fn main() -> ExitCode {
 fn usage() -> String {
     let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
     format!(
-        "usage: cargo run --example counter_race -- [--strategy all|{}] [--clients N] \
-         [--per-client M] [--max-attempts K] [--retry-on-conflict R]",
-        names.join("|")
+        "usage: cargo run --example counter_race -- [--strategy all|{}] {}",
+        names.join("|"),
+        Race::FLAGS
     )
 }
 

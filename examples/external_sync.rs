@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use elasticsearch::params::VersionType;
 use elasticsearch::{BulkOperation, Elasticsearch, IndexParts};
+use esbook::answer::Answer;
 use esbook::bulk;
 use esbook::cli::Args;
 use esbook::doc::{self, Outcome};
@@ -69,7 +70,7 @@ async fn main() -> ExitCode {
         let cluster = Cluster::connect(Needs::Core).await?;
         println!("Connected to {cluster}");
 
-        let source = Source::generate();
+        let source = Database::generate();
         println!(
             "\nThe source: {} rows, {} changes in its log; {} of them will be delivered twice",
             source.rows.len(),
@@ -100,15 +101,15 @@ struct Change {
     redelivered: bool,
 }
 
-/// The primary database: every row's current state, and the log of every change, in commit
-/// order. A row's `version` only ever grows.
-struct Source {
+/// The primary database, the source of truth: every row's current state, and the log of every
+/// change, in commit order. A row's `version` only ever grows.
+struct Database {
     rows: BTreeMap<String, (i64, i64)>, // id -> (version, price)
     log: Vec<Change>,
 }
 
-impl Source {
-    fn generate() -> Source {
+impl Database {
+    fn generate() -> Database {
         let mut rows = BTreeMap::new();
         let mut log = Vec::new();
         let mut commit = |rows: &mut BTreeMap<String, (i64, i64)>, id: String| {
@@ -129,7 +130,7 @@ impl Source {
             let row = fastrand::usize(0..ROWS);
             commit(&mut rows, format!("row-{row:02}"));
         }
-        Source { rows, log }
+        Database { rows, log }
     }
 }
 
@@ -148,6 +149,15 @@ impl Mode {
             Mode::None => "none",
             Mode::External => "external",
             Mode::ExternalGte => "external_gte",
+        }
+    }
+
+    /// The `version_type` each write carries, if any.
+    fn version_type(self) -> Option<VersionType> {
+        match self {
+            Mode::None => None,
+            Mode::External => Some(VersionType::External),
+            Mode::ExternalGte => Some(VersionType::ExternalGte),
         }
     }
 }
@@ -176,7 +186,7 @@ struct Comparison {
 async fn sync(
     cluster: &Cluster,
     index: &str,
-    source: &Source,
+    source: &Database,
     mode: Mode,
     workers: u32,
     claims: &mut Claims,
@@ -317,15 +327,11 @@ async fn worker(
                 let row =
                     json!({ "price": change.price, "version": change.version });
                 let item = BulkOperation::index(row).id(&change.id);
-                match mode {
-                    Mode::None => item.into(),
-                    Mode::External => item
+                match mode.version_type() {
+                    None => item.into(),
+                    Some(version_type) => item
                         .version(change.version)
-                        .version_type(VersionType::External)
-                        .into(),
-                    Mode::ExternalGte => item
-                        .version(change.version)
-                        .version_type(VersionType::ExternalGte)
+                        .version_type(version_type)
                         .into(),
                 }
             })
@@ -348,7 +354,7 @@ async fn worker(
 async fn compare(
     client: &Elasticsearch,
     index: &str,
-    source: &Source,
+    source: &Database,
     mode: Mode,
 ) -> Result<Comparison> {
     let ids: Vec<&str> = source.rows.keys().map(String::as_str).collect();
@@ -369,37 +375,29 @@ async fn compare(
     Ok(compared)
 }
 
-/// Writes `body` to `id` with `version` and `version_type`, and says what came back.
+/// Writes `{"price": price}` to `id` with `version` and `version_type` (or with neither),
+/// and says what came back.
 async fn versioned_put(
     client: &Elasticsearch,
     index: &str,
     id: &str,
-    body: Value,
+    price: i64,
     version: Option<(i64, VersionType)>,
-) -> Result<(u16, Outcome)> {
+) -> Result<Answer> {
+    let body = json!({ "price": price });
     let mut request = client
         .index(IndexParts::IndexId(index, id))
         .body(body.clone());
     if let Some((version, version_type)) = version {
         request = request.version(version).version_type(version_type);
     }
-    let response = request.send().await?;
-    let status = response.status_code().as_u16();
-    let outcome = doc::outcome(response).await?;
+    let answer = Answer::of(request.send().await?).await?;
     let shown = match version {
         Some((v, t)) => format!("version={v}&version_type={}", type_name(t)),
         None => "(no version)".to_string(),
     };
-    let answer = match &outcome {
-        Outcome::Written(body) => {
-            format!("{} _version={}", body["result"], body["_version"])
-        }
-        Outcome::Conflict(error) => {
-            error["reason"].as_str().unwrap_or("").to_string()
-        }
-    };
-    println!("PUT {id} {body} {shown} -> HTTP {status}: {answer}");
-    Ok((status, outcome))
+    println!("PUT {id} {body} {shown} -> {}", answer.summary());
+    Ok(answer)
 }
 
 fn type_name(version_type: VersionType) -> &'static str {
@@ -420,32 +418,12 @@ async fn edges(cluster: &Cluster, index: &str, claims: &mut Claims) -> Result<()
 
     println!("\n== an equal version with different content");
     // ANCHOR: equal
+    let put = |id, price, version| versioned_put(client, index, id, price, version);
     // The newer content at version 5 arrives first; an older one that carries the same
     // version 5 (two edits within one tick of the source's version clock) arrives second.
-    versioned_put(
-        client,
-        index,
-        "eq",
-        json!({ "price": 20 }),
-        Some((5, External)),
-    )
-    .await?;
-    let (external, _) = versioned_put(
-        client,
-        index,
-        "eq",
-        json!({ "price": 10 }),
-        Some((5, External)),
-    )
-    .await?;
-    let (gte, _) = versioned_put(
-        client,
-        index,
-        "eq",
-        json!({ "price": 10 }),
-        Some((5, ExternalGte)),
-    )
-    .await?;
+    put("eq", 20, Some((5, External))).await?;
+    let external = put("eq", 10, Some((5, External))).await?.status;
+    let gte = put("eq", 10, Some((5, ExternalGte))).await?.status;
     // ANCHOR_END: equal
     let now = doc::read(client, index, "eq").await?;
     println!(
@@ -464,69 +442,39 @@ async fn edges(cluster: &Cluster, index: &str, claims: &mut Claims) -> Result<()
     );
 
     println!("\n== a plain write into an externally versioned index");
-    versioned_put(
-        client,
-        index,
-        "mix",
-        json!({ "price": 30 }),
-        Some((5, External)),
-    )
-    .await?;
-    let (_, plain) =
-        versioned_put(client, index, "mix", json!({ "price": 99 }), None).await?;
-    let (next, _) = versioned_put(
-        client,
-        index,
-        "mix",
-        json!({ "price": 31 }),
-        Some((6, External)),
-    )
-    .await?;
+    put("mix", 30, Some((5, External))).await?;
+    let plain = put("mix", 99, None).await?;
+    let next = put("mix", 31, Some((6, External))).await?.status;
     let now = doc::read(client, index, "mix").await?;
-    let plain_version = match &plain {
-        Outcome::Written(body) => body["_version"].as_i64(),
-        Outcome::Conflict(_) => None,
-    };
     claims.check(
-        plain_version == Some(6) && next == 409 && now.number("price")? == 99,
+        plain.body["_version"] == 6 && next == 409 && now.number("price")? == 99,
         "a plain write bumps _version (5 -> 6), and the source's real change 6 is then dropped as \
          stale: the index keeps the plain write",
     );
 
     println!("\n== a delete with a version");
-    versioned_put(
-        client,
-        index,
-        "del",
-        json!({ "price": 40 }),
-        Some((6, External)),
-    )
-    .await?;
-    let deleted = client
+    put("del", 40, Some((6, External))).await?;
+    let response = client
         .delete(elasticsearch::DeleteParts::IndexId(index, "del"))
         .version(7)
         .version_type(External)
         .send()
         .await?;
-    let deleted_status = deleted.status_code().as_u16();
-    println!("DELETE del version=7&version_type=external -> HTTP {deleted_status}");
-    let (late, _) = versioned_put(
-        client,
-        index,
-        "del",
-        json!({ "price": 40 }),
-        Some((6, External)),
-    )
-    .await?;
-    let gone = doc::read(client, index, "del").await.is_err();
+    let deleted = Answer::of(response).await?;
+    println!(
+        "DELETE del version=7&version_type=external -> {}",
+        deleted.summary()
+    );
+    let late = put("del", 40, Some((6, External))).await?.status;
+    let gone = doc::find(client, index, "del").await?.is_none();
     claims.check(
-        deleted_status == 200 && late == 409 && gone,
+        deleted.status == 200 && late == 409 && gone,
         "a late change older than a versioned delete is a 409: the row stays deleted",
     );
 
     println!("\n== if_seq_no and an external version on one write");
     let seen = doc::read(client, index, "mix").await?;
-    let both = client
+    let response = client
         .index(IndexParts::IndexId(index, "mix"))
         .if_seq_no(seen.seq_no)
         .if_primary_term(seen.primary_term)
@@ -535,19 +483,18 @@ async fn edges(cluster: &Cluster, index: &str, claims: &mut Claims) -> Result<()
         .body(json!({ "price": 32 }))
         .send()
         .await?;
-    let both_status = both.status_code().as_u16();
-    let body: Value = both.json().await?;
+    let both = Answer::of(response).await?;
     println!(
-        "PUT mix if_seq_no={}&if_primary_term={}&version={}&version_type=external -> HTTP \
-         {both_status}: {}",
+        "PUT mix if_seq_no={}&if_primary_term={}&version={}&version_type=external -> {}",
         seen.seq_no,
         seen.primary_term,
         seen.version + 1,
-        doc::reason(&body)
+        both.summary()
     );
     claims.check(
-        both_status == 400
-            && doc::reason(&body)
+        both.status == 400
+            && both
+                .reason()
                 .contains("compare and write operations can not use versioning"),
         "if_seq_no and version_type=external do not mix: HTTP 400",
     );
@@ -562,7 +509,7 @@ async fn edges(cluster: &Cluster, index: &str, claims: &mut Claims) -> Result<()
             "equal_version_external_gte": gte,
             "after_plain_write": next,
             "after_delete": late,
-            "if_seq_no_with_external": both_status,
+            "if_seq_no_with_external": both.status,
         }),
     );
     Ok(())
@@ -578,7 +525,7 @@ mod tests {
         index: &str,
     ) -> (Claims, Delivery, Comparison) {
         let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let source = Source::generate();
+        let source = Database::generate();
         let mut claims = Claims::new();
         let (delivery, compared) =
             sync(&cluster, index, &source, mode, workers, &mut claims)

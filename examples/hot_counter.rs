@@ -28,17 +28,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use elasticsearch::indices::{
-    IndicesPutMappingParts, IndicesPutSettingsParts, IndicesRefreshParts,
-};
-use elasticsearch::{CountParts, CreateParts, Elasticsearch};
+use elasticsearch::indices::IndicesPutMappingParts;
+use elasticsearch::{CreateParts, Elasticsearch};
 use esbook::cli::Args;
 use esbook::counter::ShardedCounter;
 use esbook::doc::{self, Outcome};
+use esbook::indices;
 use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const INDEX: &str = "hot";
 
@@ -180,12 +179,9 @@ async fn run(
                     // ANCHOR: increment
                     Design::Single | Design::Sharded => {
                         let done = counter.increment(&client, load.backoff).await?;
-                        seen.conflicts += u64::from(done.conflicts);
-                        if done.landed {
-                            seen.landed += 1;
-                        } else {
-                            seen.failed += 1;
-                        }
+                        seen.landed += done.acknowledged;
+                        seen.failed += done.failed;
+                        seen.conflicts += done.conflicts;
                     }
                     // ANCHOR_END: increment
                     Design::Events => {
@@ -217,15 +213,16 @@ async fn run(
         Design::Single | Design::Sharded => counter.total(client).await?,
         Design::Events => {
             // ANCHOR: count
-            let unrefreshed = count(client, index).await?;
-            refresh(client, index).await?;
-            let counted = count(client, index).await?;
+            let all = json!({ "match_all": {} });
+            let unrefreshed = indices::count(client, index, all.clone()).await?;
+            indices::refresh(client, index).await?;
+            let counted = indices::count(client, index, all).await?;
             // ANCHOR_END: count
             println!(
                 "count right after the increments: {unrefreshed}; after a refresh: {counted}"
             );
-            before_refresh = Some(unrefreshed);
-            counted
+            before_refresh = Some(unrefreshed as i64);
+            counted as i64
         }
     };
     println!(
@@ -317,14 +314,7 @@ async fn prepare_events(client: &Elasticsearch, index: &str) -> Result<()> {
         .send()
         .await?;
     doc::expect_success(response, "mapping the events").await?;
-    let response = client
-        .indices()
-        .put_settings(IndicesPutSettingsParts::Index(&[index]))
-        .body(json!({ "index": { "refresh_interval": "-1" } }))
-        .send()
-        .await?;
-    doc::expect_success(response, "turning refresh off").await?;
-    Ok(())
+    indices::put_settings(client, index, json!({ "refresh_interval": "-1" })).await
 }
 
 /// A short untimed round of both kinds of write, so that the first design measured does not
@@ -352,24 +342,6 @@ async fn warm_up(cluster: &Cluster, index: &str, load: Load) -> Result<()> {
         joined.context("a warm-up task panicked")??;
     }
     Ok(())
-}
-
-async fn refresh(client: &Elasticsearch, index: &str) -> Result<()> {
-    let response = client
-        .indices()
-        .refresh(IndicesRefreshParts::Index(&[index]))
-        .send()
-        .await?;
-    doc::expect_success(response, "refreshing").await?;
-    Ok(())
-}
-
-async fn count(client: &Elasticsearch, index: &str) -> Result<i64> {
-    let response = client.count(CountParts::Index(&[index])).send().await?;
-    let body: Value = doc::expect_success(response, "counting").await?;
-    body["count"]
-        .as_i64()
-        .ok_or_else(|| anyhow::anyhow!("a count without a count: {body}"))
 }
 
 fn round2(x: f64) -> f64 {

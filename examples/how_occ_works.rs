@@ -25,17 +25,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use elasticsearch::indices::{
-    IndicesCloseParts, IndicesOpenParts, IndicesPutSettingsParts,
-    IndicesRefreshParts,
-};
+use elasticsearch::indices::{IndicesCloseParts, IndicesOpenParts};
 use elasticsearch::params::VersionType;
 use elasticsearch::{Elasticsearch, IndexParts, SearchParts, UpdateParts};
 use esbook::answer::Answer;
-use esbook::doc::{self, Outcome};
+use esbook::doc;
+use esbook::indices;
 use esbook::report::{self, Claims};
 use esbook::{Cluster, Needs};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const INDEX: &str = "bank";
 
@@ -99,10 +97,9 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
             .send()
             .await?;
         // ANCHOR_END: conditional_put
-        let status = response.status_code().as_u16();
-        let outcome = doc::outcome(response).await?;
-        println!("{attempt} {request} -> HTTP {status}: {}", brief(&outcome));
-        statuses.push(status);
+        let answer = Answer::of(response).await?;
+        println!("{attempt} {request} -> {}", answer.summary());
+        statuses.push(answer.status);
     }
     claims.check(
         statuses == [200, 409],
@@ -117,16 +114,16 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
         .body(json!({ "balance": 700 }))
         .send()
         .await?;
-    let status = response.status_code().as_u16();
-    let body: Value = response.json().await?;
+    let refused = Answer::of(response).await?;
     println!(
-        "PUT /{index}/_doc/12345?version={} -> HTTP {status}: {}",
+        "PUT /{index}/_doc/12345?version={} -> {}",
         seen.version,
-        doc::reason(&body)
+        refused.summary()
     );
     claims.check(
-        status == 400
-            && doc::reason(&body)
+        refused.status == 400
+            && refused
+                .reason()
                 .contains("internal versioning can not be used for optimistic concurrency control"),
         "internal ?version= is rejected (HTTP 400): use if_seq_no and if_primary_term",
     );
@@ -144,16 +141,16 @@ async fn how_occ_works(cluster: &Cluster, index: &str) -> Result<Claims> {
         .body(json!({ "doc": { "balance": 600 } }))
         .send()
         .await?;
-    let status = response.status_code().as_u16();
-    let body: Value = response.json().await?;
+    let refused = Answer::of(response).await?;
     println!(
-        "POST /{index}/_update/12345?if_seq_no={}&if_primary_term={}&retry_on_conflict=3 -> HTTP {status}: {}",
+        "POST /{index}/_update/12345?if_seq_no={}&if_primary_term={}&retry_on_conflict=3 -> {}",
         current.seq_no,
         current.primary_term,
-        doc::reason(&body)
+        refused.summary()
     );
     claims.check(
-        status == 400 && doc::reason(&body).contains("compare and write operations can not be retried"),
+        refused.status == 400
+            && refused.reason().contains("compare and write operations can not be retried"),
         "retry_on_conflict with if_seq_no is rejected (HTTP 400): a failed compare-and-write is the caller's to retry",
     );
 
@@ -188,13 +185,8 @@ async fn realtime_get(
     index: &str,
     claims: &mut Claims,
 ) -> Result<()> {
-    let settings = client
-        .indices()
-        .put_settings(IndicesPutSettingsParts::Index(&[index]))
-        .body(json!({ "index": { "refresh_interval": "-1" } }))
-        .send()
+    indices::put_settings(client, index, json!({ "refresh_interval": "-1" }))
         .await?;
-    doc::expect_success(settings, "turning refreshes off").await?;
     // ANCHOR: realtime
     doc::put(client, index, "55555", json!({ "balance": 42 })).await?;
     let got = doc::read(client, index, "55555").await?;
@@ -225,12 +217,7 @@ async fn search_hits_carry_seq_no_only_when_asked(
     index: &str,
     claims: &mut Claims,
 ) -> Result<()> {
-    let response = client
-        .indices()
-        .refresh(IndicesRefreshParts::Index(&[index]))
-        .send()
-        .await?;
-    doc::expect_success(response, "refreshing").await?;
+    indices::refresh(client, index).await?;
     let mut hits = Vec::new();
     for asked in [false, true] {
         // ANCHOR: seq_no_primary_term
@@ -403,20 +390,6 @@ async fn new_primary_term(
         "the right _seq_no with the old term does not name the write made in the new one: a 409",
     );
     Ok(())
-}
-
-fn brief(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Written(body) => format!(
-            "result={} _seq_no={} _version={}",
-            body["result"], body["_seq_no"], body["_version"]
-        ),
-        Outcome::Conflict(error) => format!(
-            "{}: {}",
-            error["type"].as_str().unwrap_or_default(),
-            error["reason"].as_str().unwrap_or_default()
-        ),
-    }
 }
 
 #[cfg(test)]

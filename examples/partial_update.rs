@@ -26,10 +26,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use elasticsearch::indices::{IndicesPutSettingsParts, IndicesRefreshParts};
 use elasticsearch::{CreateParts, DeleteParts, Elasticsearch, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Versioned};
+use esbook::indices;
 use esbook::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -113,30 +113,17 @@ async fn partial_update(
 
     println!("\n-- 3. The same partial updates, each on the condition of its read");
     open_account(client, index).await?;
+    // Each withdrawal is sent on the condition of the read it was computed from.
+    let withdraw = async |seen: &Versioned, amount: i64| -> Result<Answer> {
+        let balance = seen.number("balance")? - amount;
+        update_doc(client, index, Some(seen), json!({ "balance": balance })).await
+    };
     let seen_by_a = doc::read(client, index, ACCOUNT).await?;
     let seen_by_b = doc::read(client, index, ACCOUNT).await?;
-    let a = update_doc(
-        client,
-        index,
-        Some(&seen_by_a),
-        json!({ "balance": seen_by_a.number("balance")? - 200 }),
-    )
-    .await?;
-    let b = update_doc(
-        client,
-        index,
-        Some(&seen_by_b),
-        json!({ "balance": seen_by_b.number("balance")? - 500 }),
-    )
-    .await?;
+    let a = withdraw(&seen_by_a, 200).await?;
+    let b = withdraw(&seen_by_b, 500).await?;
     let seen_again = doc::read(client, index, ACCOUNT).await?;
-    let b_again = update_doc(
-        client,
-        index,
-        Some(&seen_again),
-        json!({ "balance": seen_again.number("balance")? - 500 }),
-    )
-    .await?;
+    let b_again = withdraw(&seen_again, 500).await?;
     let guarded = doc::read(client, index, ACCOUNT).await?.number("balance")?;
     println!("A if_seq_no={}: {}", seen_by_a.seq_no, a.summary());
     println!("B if_seq_no={}: {}", seen_by_b.seq_no, b.summary());
@@ -375,36 +362,29 @@ async fn delete_on_condition(cluster: &Cluster, index: &str) -> Result<(u16, u16
         json!({ "owner": "A. Client", "balance": 1200 }),
     )
     .await?;
-    // ANCHOR: delete
-    let response = client
-        .delete(DeleteParts::IndexId(index, ACCOUNT))
-        .if_seq_no(seen.seq_no)
-        .if_primary_term(seen.primary_term)
-        .send()
-        .await?;
-    // ANCHOR_END: delete
-    let stale = Answer::of(response).await?;
-    println!(
-        "DELETE /{index}/_doc/{ACCOUNT}?if_seq_no={}&if_primary_term={} (a deposit landed since) -> {}",
-        seen.seq_no,
-        seen.primary_term,
-        stale.summary()
-    );
+    // A delete on the condition of `seen`: what came back.
+    let delete_if = async |seen: &Versioned, why: &str| -> Result<u16> {
+        // ANCHOR: delete
+        let response = client
+            .delete(DeleteParts::IndexId(index, ACCOUNT))
+            .if_seq_no(seen.seq_no)
+            .if_primary_term(seen.primary_term)
+            .send()
+            .await?;
+        // ANCHOR_END: delete
+        let answer = Answer::of(response).await?;
+        println!(
+            "DELETE /{index}/_doc/{ACCOUNT}?if_seq_no={}&if_primary_term={} ({why}) -> {}",
+            seen.seq_no,
+            seen.primary_term,
+            answer.summary()
+        );
+        Ok(answer.status)
+    };
+    let stale = delete_if(&seen, "a deposit landed since").await?;
     let current = doc::read(client, index, ACCOUNT).await?;
-    let response = client
-        .delete(DeleteParts::IndexId(index, ACCOUNT))
-        .if_seq_no(current.seq_no)
-        .if_primary_term(current.primary_term)
-        .send()
-        .await?;
-    let deleted = Answer::of(response).await?;
-    println!(
-        "DELETE /{index}/_doc/{ACCOUNT}?if_seq_no={}&if_primary_term={} (read again) -> {}",
-        current.seq_no,
-        current.primary_term,
-        deleted.summary()
-    );
-    Ok((stale.status, deleted.status))
+    let deleted = delete_if(&current, "read again").await?;
+    Ok((stale, deleted))
 }
 
 /// Create, update, delete, delete again, re-create; then the same once Elasticsearch has
@@ -491,13 +471,7 @@ async fn delete_and_recreate(
     println!(
         "\nNow with index.gc_deletes=0s: Elasticsearch forgets a delete at its next refresh"
     );
-    let response = client
-        .indices()
-        .put_settings(IndicesPutSettingsParts::Index(&[index]))
-        .body(json!({ "index": { "gc_deletes": "0s" } }))
-        .send()
-        .await?;
-    doc::expect_success(response, "setting index.gc_deletes").await?;
+    indices::put_settings(client, index, json!({ "gc_deletes": "0s" })).await?;
     // A new account, read once: the numbers a client keeps.
     let response = client
         .create(CreateParts::IndexId(index, OTHER_ACCOUNT))
@@ -574,12 +548,7 @@ async fn forget_and_recreate(
             .await?;
         doc::expect_success(response, "deleting the account").await?;
         tokio::time::sleep(wait).await;
-        let response = client
-            .indices()
-            .refresh(IndicesRefreshParts::Index(&[index]))
-            .send()
-            .await?;
-        doc::expect_success(response, "refreshing").await?;
+        indices::refresh(client, index).await?;
         let response = client
             .create(CreateParts::IndexId(index, OTHER_ACCOUNT))
             .body(account.clone())

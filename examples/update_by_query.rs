@@ -38,11 +38,13 @@ use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderMap;
 use elasticsearch::params::Conflicts;
 use elasticsearch::{
-    BulkOperation, CountParts, DeleteByQueryParts, Elasticsearch, IndexParts,
-    SearchParts, UpdateByQueryParts,
+    BulkOperation, DeleteByQueryParts, Elasticsearch, IndexParts, SearchParts,
+    UpdateByQueryParts,
 };
 use esbook::bulk;
-use esbook::doc::{self, Outcome};
+use esbook::doc;
+use esbook::indices;
+use esbook::race::until_written;
 use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
@@ -103,40 +105,21 @@ async fn seed(
     if answer.errors {
         bail!("seeding {index} failed: {}", answer.body);
     }
-    refresh(client, index).await
-}
-
-async fn refresh(client: &Elasticsearch, index: &str) -> Result<()> {
-    let response = client
-        .indices()
-        .refresh(elasticsearch::indices::IndicesRefreshParts::Index(&[index]))
-        .send()
-        .await?;
-    doc::expect_success(response, &format!("refreshing {index}")).await?;
-    Ok(())
+    indices::refresh(client, index).await
 }
 
 /// How many documents match `query`, after a refresh (a search sees only refreshed writes).
 async fn count(client: &Elasticsearch, index: &str, query: Value) -> Result<u64> {
-    refresh(client, index).await?;
-    let response = client
-        .count(CountParts::Index(&[index]))
-        .body(json!({ "query": query }))
-        .send()
-        .await?;
-    let body =
-        doc::expect_success(response, &format!("counting in {index}")).await?;
-    body["count"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("a count without a count: {body}"))
+    indices::refresh(client, index).await?;
+    indices::count(client, index, query).await
 }
 
 fn not_reminded() -> Value {
     json!({ "term": { "reminded": false } })
 }
 
-/// The customer: changes an order with an OCC write of its own (chapter 4), so its edit is
-/// never lost either. `change` is applied to the order's current source.
+/// The customer: changes an order with an OCC write of its own, retried by chapter 6's bounded
+/// loop, so its edit is never lost either. `change` is applied to the order's current source.
 async fn customer_edits(
     client: &Elasticsearch,
     index: &str,
@@ -144,7 +127,7 @@ async fn customer_edits(
     change: Value,
 ) -> Result<()> {
     let backoff = Backoff::default();
-    for tried in 1..=backoff.max_attempts {
+    let tally = until_written(backoff, || async {
         let seen = doc::read(client, index, id).await?;
         let mut source = seen.source.clone();
         for (field, value) in change.as_object().into_iter().flatten() {
@@ -157,16 +140,17 @@ async fn customer_edits(
             .body(source)
             .send()
             .await?;
-        if let Outcome::Written(_) = doc::outcome(response).await? {
-            return Ok(());
-        }
-        // The job wrote this order between our read and our write: read again.
-        tokio::time::sleep(backoff.delay(tried)).await;
+        // A conflict: the job wrote this order between our read and our write.
+        doc::outcome(response).await
+    })
+    .await?;
+    if tally.failed > 0 {
+        bail!(
+            "the customer could not edit {id} in {} tries",
+            backoff.max_attempts
+        );
     }
-    bail!(
-        "the customer could not edit {id} in {} tries",
-        backoff.max_attempts
-    )
+    Ok(())
 }
 
 /// The document, other than `except`, that a job over `query` will reach last, and its
@@ -178,7 +162,7 @@ async fn last_in_job_order(
     query: Value,
     except: &[String],
 ) -> Result<(String, u64)> {
-    refresh(client, index).await?;
+    indices::refresh(client, index).await?;
     let response = client
         .search(SearchParts::Index(&[index]))
         .body(json!({ "query": query, "sort": ["_doc"], "size": ORDERS, "_source": false }))
@@ -201,7 +185,7 @@ async fn last_in_job_order(
 
 /// What a by-query job reported when it finished.
 #[derive(Debug, Default, Clone)]
-struct Report {
+struct JobReport {
     total: u64,
     updated: u64,
     deleted: u64,
@@ -211,10 +195,10 @@ struct Report {
     failures: Vec<(String, String)>,
 }
 
-impl Report {
-    fn from(response: &Value) -> Report {
+impl JobReport {
+    fn from(response: &Value) -> JobReport {
         let n = |field: &str| response[field].as_u64().unwrap_or(0);
-        Report {
+        JobReport {
             total: n("total"),
             updated: n("updated"),
             deleted: n("deleted"),
@@ -266,7 +250,7 @@ async fn follow(
     index: &str,
     task: &str,
     mut meanwhile: Option<Meanwhile<'_>>,
-) -> Result<Report> {
+) -> Result<JobReport> {
     let started = Instant::now();
     let mut last_said = Instant::now();
     loop {
@@ -280,13 +264,10 @@ async fn follow(
                     "the job {task} finished before the customer could edit anything"
                 );
             }
-            return Ok(Report::from(&status["response"]));
+            return Ok(JobReport::from(&status["response"]));
         }
         let progress = &status["task"]["status"];
-        let done = ["updated", "deleted", "version_conflicts", "noops"]
-            .iter()
-            .map(|f| progress[*f].as_u64().unwrap_or(0))
-            .sum::<u64>();
+        let done = processed(progress);
         if let Some(m) = &meanwhile
             && progress["batches"].as_u64().unwrap_or(0) >= 1
         {
@@ -297,10 +278,7 @@ async fn follow(
             // Still far from them: the batch being written now cannot hold them either.
             let after = task_status(client, task).await?;
             let progress = &after["task"]["status"];
-            let reached = ["updated", "deleted", "version_conflicts", "noops"]
-                .iter()
-                .map(|f| progress[*f].as_u64().unwrap_or(0))
-                .sum::<u64>();
+            let reached = processed(progress);
             if after["completed"] == true
                 || reached + SCROLL_SIZE as u64 > m.position
             {
@@ -329,6 +307,15 @@ async fn follow(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// How many documents a running job has dealt with, from its task's `status`: `total` is what
+/// it matched, not what it did.
+fn processed(progress: &Value) -> u64 {
+    ["updated", "deleted", "version_conflicts", "noops"]
+        .iter()
+        .map(|field| progress[*field].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// `GET _tasks/<task>` (the typed call is behind the crate's experimental feature).
@@ -391,19 +378,15 @@ async fn customer_edits_kept(
     Ok(seen.values().all(|d| d.source["qty"] == 5))
 }
 
-/// Part 1: the default, `conflicts=abort`.
-async fn abort_by_default(
-    cluster: &Cluster,
+/// Parts 1 and 2: 100 fresh orders, the job started with `conflicts`, and the customer's three
+/// edits while it runs. The job's report, and how many orders it reminded.
+async fn remind_while_customer_edits(
+    client: &Elasticsearch,
     index: &str,
-    claims: &mut Claims,
-) -> Result<Report> {
-    let started = Instant::now();
-    let client = &cluster.client;
-    println!(
-        "== 1. update-by-query, default conflicts=abort, while a customer edits 3 orders"
-    );
+    conflicts: Conflicts,
+) -> Result<(JobReport, u64)> {
     seed(client, index, 0).await?;
-    let task = start_reminders(client, index, Conflicts::Abort).await?;
+    let task = start_reminders(client, index, conflicts).await?;
     let edits = edited();
     let meanwhile = Meanwhile {
         edits: &edits,
@@ -414,6 +397,22 @@ async fn abort_by_default(
     report.show("the job's answer");
     let reminded =
         count(client, index, json!({ "term": { "reminded": true } })).await?;
+    Ok((report, reminded))
+}
+
+/// Part 1: the default, `conflicts=abort`.
+async fn abort_by_default(
+    cluster: &Cluster,
+    index: &str,
+    claims: &mut Claims,
+) -> Result<JobReport> {
+    let started = Instant::now();
+    let client = &cluster.client;
+    println!(
+        "== 1. update-by-query, default conflicts=abort, while a customer edits 3 orders"
+    );
+    let (report, reminded) =
+        remind_while_customer_edits(client, index, Conflicts::Abort).await?;
     let untouched_after = count(
         client,
         index,
@@ -426,6 +425,7 @@ async fn abort_by_default(
     println!(
         "after it: {reminded} orders reminded, {untouched_after} neither reminded nor edited"
     );
+    let edits = edited();
     let kept = customer_edits_kept(client, index, &edits).await?;
     let failed_ids: Vec<&str> =
         report.failures.iter().map(|(id, _)| id.as_str()).collect();
@@ -492,25 +492,15 @@ async fn proceed(
     cluster: &Cluster,
     index: &str,
     claims: &mut Claims,
-) -> Result<Report> {
+) -> Result<JobReport> {
     let started = Instant::now();
     let client = &cluster.client;
     println!("== 2. the same with conflicts=proceed");
-    seed(client, index, 0).await?;
-    let task = start_reminders(client, index, Conflicts::Proceed).await?;
-    let edits = edited();
-    let meanwhile = Meanwhile {
-        edits: &edits,
-        change: json!({ "qty": 5 }),
-        position: EDITED[0] as u64,
-    };
-    let report = follow(client, index, &task, Some(meanwhile)).await?;
-    report.show("the job's answer");
-    let reminded =
-        count(client, index, json!({ "term": { "reminded": true } })).await?;
+    let (report, reminded) =
+        remind_while_customer_edits(client, index, Conflicts::Proceed).await?;
     let left = count(client, index, not_reminded()).await?;
     println!("after it: {reminded} orders reminded, {left} not");
-    let kept = customer_edits_kept(client, index, &edits).await?;
+    let kept = customer_edits_kept(client, index, &edited()).await?;
     report::result(
         cluster,
         started.elapsed(),

@@ -23,13 +23,16 @@
 //! `--per-client M`, `--max-attempts K` (client-side tries per increment),
 //! `--retry-on-conflict R` (server-side retries of the upserts).
 //!
+//! The race itself (the clients, the bounded retry loop `until_written`, the counting) is
+//! chapter 6's, from `esbook/src/race.rs`; this example brings the four strategies, each a
+//! `Contender`, whose race starts from an index with no counter in it.
+//!
 //! The scripted strategies need an Elasticsearch with Painless; the output names the server
 //! each one ran on. It exits non-zero if a claim fails: `none` must lose increments (with more
 //! than one client); the others must end with the counter equal to the acknowledged
 //! increments, exactly N x M with the default `--max-attempts`, and exactly one write that
 //! created the document.
 
-use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,94 +42,101 @@ use anyhow::{Context, Result};
 use elasticsearch::nodes::NodesStatsParts;
 use elasticsearch::{CreateParts, Elasticsearch, IndexParts, UpdateParts};
 use esbook::cli::Args;
-use esbook::doc::{self, Outcome};
+use esbook::doc;
+use esbook::race::{self, Contender, DOC_ID, Race, Step, Tally, until_written};
 use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
-use tokio::sync::Barrier;
 
 const INDEX: &str = "conc_demo";
-const DOC_ID: &str = "1";
 
-/// The race's settings; the client counts are the notebook's.
-#[derive(Debug, Clone, Copy)]
-struct Race {
-    clients: u32,
-    per_client: u32,
-    backoff: Backoff,
-    retry_on_conflict: u32,
-}
-
-impl Default for Race {
-    fn default() -> Race {
-        Race {
-            clients: 5,
-            per_client: 50,
-            backoff: Backoff::default(),
-            retry_on_conflict: 10,
-        }
-    }
-}
-
+/// The four ways of this chapter, each a contender in chapter 6's race (`esbook::race`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Strategy {
+enum UpsertStrategy {
     None,
     Occ,
     Upsert,
     ScriptedUpsert,
 }
 
-impl Strategy {
-    const ALL: [Strategy; 4] = [
-        Strategy::None,
-        Strategy::Occ,
-        Strategy::Upsert,
-        Strategy::ScriptedUpsert,
+impl UpsertStrategy {
+    const ALL: [UpsertStrategy; 4] = [
+        UpsertStrategy::None,
+        UpsertStrategy::Occ,
+        UpsertStrategy::Upsert,
+        UpsertStrategy::ScriptedUpsert,
     ];
+}
 
-    fn name(self) -> &'static str {
+impl Contender for UpsertStrategy {
+    fn name(&self) -> &str {
         match self {
-            Strategy::None => "none",
-            Strategy::Occ => "occ",
-            Strategy::Upsert => "upsert",
-            Strategy::ScriptedUpsert => "scripted_upsert",
+            UpsertStrategy::None => "none",
+            UpsertStrategy::Occ => "occ",
+            UpsertStrategy::Upsert => "upsert",
+            UpsertStrategy::ScriptedUpsert => "scripted_upsert",
         }
     }
 
-    fn needs(self) -> Needs {
+    fn needs(&self) -> Needs {
         match self {
-            Strategy::None | Strategy::Occ => Needs::Core,
-            Strategy::Upsert | Strategy::ScriptedUpsert => Needs::Scripting,
+            UpsertStrategy::None | UpsertStrategy::Occ => Needs::Core,
+            UpsertStrategy::Upsert | UpsertStrategy::ScriptedUpsert => {
+                Needs::Scripting
+            }
         }
     }
-}
 
-/// What a client saw while doing its increments.
-#[derive(Debug, Default, Clone, Copy)]
-struct Tally {
-    /// Increments acknowledged by a 2xx.
-    acknowledged: u64,
-    /// Acknowledged writes whose answer was `"result": "created"`.
-    created: u64,
-    /// Increments written as a new counter because the GET found none (`none`, `occ`).
-    written_as_new: u64,
-    /// 409s that reached the client (each retried, within the bound).
-    conflicts: u64,
-    /// Of those, the ones that said "document already exists": two creations collided.
-    create_conflicts: u64,
-    /// Increments given up on after the retry bound.
-    failed: u64,
-}
+    fn increment<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+        race: &'a Race,
+    ) -> Step<'a, Tally> {
+        Box::pin(async move {
+            match self {
+                UpsertStrategy::None => {
+                    increment_without_condition(client, index, id).await
+                }
+                UpsertStrategy::Occ => {
+                    increment_with_occ(client, index, id, race.backoff).await
+                }
+                UpsertStrategy::Upsert | UpsertStrategy::ScriptedUpsert => {
+                    increment_by_upsert(client, index, id, *self, race).await
+                }
+            }
+        })
+    }
 
-impl std::ops::AddAssign for Tally {
-    fn add_assign(&mut self, other: Tally) {
-        self.acknowledged += other.acknowledged;
-        self.created += other.created;
-        self.written_as_new += other.written_as_new;
-        self.conflicts += other.conflicts;
-        self.create_conflicts += other.create_conflicts;
-        self.failed += other.failed;
+    /// A fresh index with no counter in it: the race starts from nothing.
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        _ids: &'a [String],
+    ) -> Step<'a, ()> {
+        Box::pin(doc::fresh_index(client, index))
+    }
+
+    /// A counter that was never written counts zero.
+    fn count<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+    ) -> Step<'a, u64> {
+        Box::pin(async move {
+            match doc::find(client, index, id).await? {
+                Some(counter) => Ok(counter.number("counter")? as u64),
+                None => Ok(0),
+            }
+        })
+    }
+
+    fn loses_increments(&self) -> bool {
+        *self == UpsertStrategy::None
     }
 }
 
@@ -134,32 +144,8 @@ impl std::ops::AddAssign for Tally {
 async fn main() -> ExitCode {
     esbook::run_main(async {
         let mut args = Args::from_env(&usage())?;
-        let defaults = Race::default();
-        let mut names = vec!["all"];
-        names.extend(Strategy::ALL.map(Strategy::name));
-        names.push("compilations");
-        let chosen = args.choice("strategy", "all", &names)?;
-        let race = Race {
-            clients: args.number("clients", defaults.clients, 1..=100)?,
-            per_client: args.number(
-                "per-client",
-                defaults.per_client,
-                1..=10_000,
-            )?,
-            backoff: Backoff {
-                max_attempts: args.number(
-                    "max-attempts",
-                    defaults.backoff.max_attempts,
-                    1..=1000,
-                )?,
-                ..defaults.backoff
-            },
-            retry_on_conflict: args.number(
-                "retry-on-conflict",
-                defaults.retry_on_conflict,
-                0..=100,
-            )?,
-        };
+        let chosen = args.choice("strategy", "all", &choices())?;
+        let race = Race::from_args(&mut args)?;
         args.finish()?;
 
         let cluster = Cluster::connect(Needs::Core).await?;
@@ -176,7 +162,7 @@ async fn main() -> ExitCode {
             None
         };
         let mut claims = Claims::new();
-        for strategy in Strategy::ALL {
+        for strategy in UpsertStrategy::ALL {
             if !wanted(strategy.name()) {
                 continue;
             }
@@ -203,12 +189,19 @@ async fn main() -> ExitCode {
     .await
 }
 
+/// What `--strategy` accepts.
+fn choices() -> Vec<&'static str> {
+    let mut names = vec!["all"];
+    names.extend(UpsertStrategy::ALL.iter().map(|s| s.name()));
+    names.push("compilations");
+    names
+}
+
 fn usage() -> String {
-    let names: Vec<&str> = Strategy::ALL.map(Strategy::name).to_vec();
     format!(
-        "usage: cargo run --example upsert_race -- [--strategy all|{}|compilations] \
-         [--clients N] [--per-client M] [--max-attempts K] [--retry-on-conflict R]",
-        names.join("|")
+        "usage: cargo run --example upsert_race -- [--strategy {}] {}",
+        choices().join("|"),
+        Race::FLAGS
     )
 }
 
@@ -217,50 +210,12 @@ fn usage() -> String {
 async fn run_race(
     cluster: &Cluster,
     index: &str,
-    strategy: Strategy,
+    strategy: UpsertStrategy,
     race: Race,
     claims: &mut Claims,
 ) -> Result<Tally> {
-    doc::fresh_index(&cluster.client, index).await?;
-    let started = Instant::now();
-
-    // All clients start together, as they would when a new counter goes live.
-    let barrier = Arc::new(Barrier::new(race.clients as usize));
-    let mut clients = tokio::task::JoinSet::new();
-    for _ in 0..race.clients {
-        let client = cluster.client.clone();
-        let index = index.to_string();
-        let barrier = barrier.clone();
-        clients.spawn(async move {
-            barrier.wait().await;
-            let mut tally = Tally::default();
-            for _ in 0..race.per_client {
-                tally += match strategy {
-                    Strategy::None => {
-                        increment_without_condition(&client, &index).await?
-                    }
-                    Strategy::Occ => {
-                        increment_with_occ(&client, &index, race.backoff).await?
-                    }
-                    Strategy::Upsert | Strategy::ScriptedUpsert => {
-                        increment_by_upsert(&client, &index, strategy, race).await?
-                    }
-                };
-            }
-            anyhow::Ok(tally)
-        });
-    }
-    let mut total = Tally::default();
-    while let Some(joined) = clients.join_next().await {
-        total += joined.context("a client task panicked")??;
-    }
-
-    let elapsed = started.elapsed();
-    let expected = u64::from(race.clients) * u64::from(race.per_client);
-    let final_count = match doc::find(&cluster.client, index, DOC_ID).await? {
-        Some(counter) => counter.number("counter")? as u64,
-        None => 0,
-    };
+    let run = race::run(cluster, index, Arc::new(strategy), race).await?;
+    let (total, expected, final_count) = (run.total, run.expected, run.counted);
     println!(
         "{}: counter={final_count}, expected={expected}, acknowledged={}, created={}, \
          written_as_new={}, conflicts={} (creation collisions {}), failed={} in {:.2}s",
@@ -271,7 +226,7 @@ async fn run_race(
         total.conflicts,
         total.create_conflicts,
         total.failed,
-        elapsed.as_secs_f64()
+        run.elapsed.as_secs_f64()
     );
     let mut result = json!({
         "example": "upsert_race",
@@ -287,17 +242,17 @@ async fn run_race(
         "create_conflicts": total.create_conflicts,
         "failed": total.failed,
     });
-    if strategy != Strategy::None {
+    if strategy != UpsertStrategy::None {
         result["max_attempts"] = json!(race.backoff.max_attempts);
     }
-    if matches!(strategy, Strategy::Upsert | Strategy::ScriptedUpsert) {
+    if strategy.needs() == Needs::Scripting {
         result["retry_on_conflict"] = json!(race.retry_on_conflict);
     }
-    report::result(cluster, elapsed, result);
+    report::result(cluster, run.elapsed, result);
 
     let name = strategy.name();
-    match strategy {
-        Strategy::None if race.clients > 1 => {
+    if strategy.loses_increments() {
+        if race.clients > 1 {
             claims.check(
                 total.acknowledged == expected,
                 format!(
@@ -308,43 +263,41 @@ async fn run_race(
                 final_count < expected,
                 format!("none: increments were lost, the counter ({final_count}) is below {expected}"),
             );
+        } else {
+            claims.check(
+                final_count == expected,
+                "none: a single client has nobody to race, so nothing is lost",
+            );
         }
-        Strategy::None => claims.check(
-            final_count == expected,
-            "none: a single client has nobody to race, so nothing is lost",
+        return Ok(total);
+    }
+    claims.check(
+        final_count == total.acknowledged,
+        format!(
+            "{name}: the counter ({final_count}) equals the acknowledged increments ({})",
+            total.acknowledged
         ),
-        Strategy::Occ | Strategy::Upsert | Strategy::ScriptedUpsert => {
-            claims.check(
-                final_count == total.acknowledged,
-                format!(
-                    "{name}: the counter ({final_count}) equals the acknowledged increments ({})",
-                    total.acknowledged
-                ),
-            );
-            claims.check(
-                total.created == 1,
-                format!(
-                    "{name}: exactly one write created the counter ({} did)",
-                    total.created
-                ),
-            );
-            if race.backoff.max_attempts >= Race::default().backoff.max_attempts {
-                claims.check(
-                    total.acknowledged == expected,
-                    format!(
-                        "{name}: every increment landed, {expected} of {expected}"
-                    ),
-                );
-            } else {
-                claims.check(
-                    total.acknowledged + total.failed == expected,
-                    format!(
-                        "{name}: every increment was acknowledged or reported as given up: {} + {} = {expected}",
-                        total.acknowledged, total.failed
-                    ),
-                );
-            }
-        }
+    );
+    claims.check(
+        total.created == 1,
+        format!(
+            "{name}: exactly one write created the counter ({} did)",
+            total.created
+        ),
+    );
+    if race.backoff.max_attempts >= Race::default().backoff.max_attempts {
+        claims.check(
+            total.acknowledged == expected,
+            format!("{name}: every increment landed, {expected} of {expected}"),
+        );
+    } else {
+        claims.check(
+            total.acknowledged + total.failed == expected,
+            format!(
+                "{name}: every increment was acknowledged or reported as given up: {} + {} = {expected}",
+                total.acknowledged, total.failed
+            ),
+        );
     }
     Ok(total)
 }
@@ -355,18 +308,16 @@ async fn run_race(
 async fn increment_without_condition(
     client: &Elasticsearch,
     index: &str,
+    id: &str,
 ) -> Result<Tally> {
-    let (next, written_as_new) = match doc::find(client, index, DOC_ID).await? {
+    let (next, written_as_new) = match doc::find(client, index, id).await? {
         None => (1, 1),
         Some(seen) => (seen.number("counter")? + 1, 0),
     };
-    let written =
-        doc::put(client, index, DOC_ID, json!({ "counter": next })).await?;
+    let written = doc::put(client, index, id, json!({ "counter": next })).await?;
     Ok(Tally {
-        acknowledged: 1,
-        created: u64::from(written["result"] == "created"),
         written_as_new,
-        ..Tally::default()
+        ..Tally::written(&written)
     })
 }
 // ANCHOR_END: none
@@ -378,16 +329,17 @@ async fn increment_without_condition(
 async fn increment_with_occ(
     client: &Elasticsearch,
     index: &str,
+    id: &str,
     backoff: Backoff,
 ) -> Result<Tally> {
     // Which branch the last attempt, the one that counted, took.
     let written_as_new = AtomicBool::new(false);
     let mut tally = until_written(backoff, || async {
-        let response = match doc::find(client, index, DOC_ID).await? {
+        let response = match doc::find(client, index, id).await? {
             None => {
                 written_as_new.store(true, Ordering::Relaxed);
                 client
-                    .create(CreateParts::IndexId(index, DOC_ID))
+                    .create(CreateParts::IndexId(index, id))
                     .body(json!({ "counter": 1 }))
                     .send()
                     .await?
@@ -395,7 +347,7 @@ async fn increment_with_occ(
             Some(seen) => {
                 written_as_new.store(false, Ordering::Relaxed);
                 client
-                    .index(IndexParts::IndexId(index, DOC_ID))
+                    .index(IndexParts::IndexId(index, id))
                     .if_seq_no(seen.seq_no)
                     .if_primary_term(seen.primary_term)
                     .body(json!({ "counter": seen.number("counter")? + 1 }))
@@ -420,12 +372,13 @@ async fn increment_with_occ(
 async fn increment_by_upsert(
     client: &Elasticsearch,
     index: &str,
-    strategy: Strategy,
-    race: Race,
+    id: &str,
+    strategy: UpsertStrategy,
+    race: &Race,
 ) -> Result<Tally> {
     let body = match strategy {
         // The script runs only on an existing counter; a new one is `upsert`.
-        Strategy::Upsert => json!({
+        UpsertStrategy::Upsert => json!({
             "script": {
                 "source": "ctx._source.counter += params.by",
                 "params": { "by": 1 }
@@ -447,7 +400,7 @@ async fn increment_by_upsert(
     };
     until_written(race.backoff, || async {
         let response = client
-            .update(UpdateParts::IndexId(index, DOC_ID))
+            .update(UpdateParts::IndexId(index, id))
             .retry_on_conflict(i64::from(race.retry_on_conflict))
             .body(body.clone())
             .send()
@@ -457,35 +410,6 @@ async fn increment_by_upsert(
     .await
 }
 // ANCHOR_END: upsert
-
-/// Runs `attempt` until it is written; after each version conflict waits a little (backoff
-/// with jitter) and tries again, `backoff.max_attempts` times at most. Counts what happened.
-async fn until_written<F, Fut>(backoff: Backoff, mut attempt: F) -> Result<Tally>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Outcome>>,
-{
-    let mut tally = Tally::default();
-    for tried in 1..=backoff.max_attempts {
-        match attempt().await? {
-            Outcome::Written(body) => {
-                tally.acknowledged = 1;
-                tally.created = u64::from(body["result"] == "created");
-                return Ok(tally);
-            }
-            Outcome::Conflict(error) => {
-                tally.conflicts += 1;
-                let reason = error["reason"].as_str().unwrap_or_default();
-                if reason.contains("document already exists") {
-                    tally.create_conflicts += 1;
-                }
-                tokio::time::sleep(backoff.delay(tried)).await;
-            }
-        }
-    }
-    tally.failed = 1;
-    Ok(tally)
-}
 
 /// Compilations of scripts so far, summed over the cluster's nodes.
 async fn compilations_so_far(client: &Elasticsearch) -> Result<u64> {
@@ -606,7 +530,7 @@ mod tests {
 
     async fn race(
         cluster: &Cluster,
-        strategy: Strategy,
+        strategy: UpsertStrategy,
         index: &str,
     ) -> (Claims, Tally) {
         let mut claims = Claims::new();
@@ -626,7 +550,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn get_then_write_loses_increments() {
         let cluster = connect(Needs::Core).await;
-        let (claims, _) = race(&cluster, Strategy::None, "test-upsert-none").await;
+        let (claims, _) =
+            race(&cluster, UpsertStrategy::None, "test-upsert-none").await;
         assert!(claims.all_hold(), "{claims:?}");
     }
 
@@ -636,7 +561,7 @@ mod tests {
     async fn conditional_create_or_update_counts_every_increment() {
         let cluster = connect(Needs::Core).await;
         let (claims, tally) =
-            race(&cluster, Strategy::Occ, "test-upsert-occ").await;
+            race(&cluster, UpsertStrategy::Occ, "test-upsert-occ").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!((tally.acknowledged, tally.created), (250, 1));
     }
@@ -649,8 +574,8 @@ mod tests {
     async fn upserts_count_every_increment_and_params_spare_compilations() {
         let cluster = connect(Needs::Scripting).await;
         for (strategy, index) in [
-            (Strategy::Upsert, "test-upsert-upsert"),
-            (Strategy::ScriptedUpsert, "test-upsert-scripted"),
+            (UpsertStrategy::Upsert, "test-upsert-upsert"),
+            (UpsertStrategy::ScriptedUpsert, "test-upsert-scripted"),
         ] {
             let (claims, tally) = race(&cluster, strategy, index).await;
             assert!(claims.all_hold(), "{claims:?}");

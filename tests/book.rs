@@ -681,7 +681,7 @@ fn saved_outputs_of_the_many_document_chapters_have_the_shape_described() {
     let conflicts = |run: &Value| run["conflicts"].as_u64().unwrap();
     assert!(
         conflicts(&single) > 250,
-        "the prose says well over one conflict per increment for the single document"
+        "the prose says more than one conflict per increment for the single document"
     );
     assert!(
         conflicts(&sharded) * 4 < conflicts(&single),

@@ -196,17 +196,8 @@ pub async fn read_all(
         if entry["found"] != true {
             bail!("reading {index}/{id}: not found");
         }
-        let number = |field: &str| {
-            entry[field].as_i64().ok_or_else(|| {
-                anyhow!("_mget of {index}/{id} answered without {field}")
-            })
-        };
-        let seen = Versioned {
-            seq_no: number("_seq_no")?,
-            primary_term: number("_primary_term")?,
-            version: number("_version")?,
-            source: entry["_source"].clone(),
-        };
+        let seen =
+            Versioned::from_answer(entry, &format!("_mget of {index}/{id}"))?;
         found.insert(id, seen);
     }
     Ok(found)

@@ -84,6 +84,18 @@ pub fn client_for(raw: &str) -> Result<(Elasticsearch, String)> {
 ///
 /// It asks the node itself (`GET /_nodes/_local`) rather than `GET /`: the official minimal
 /// build on Maven Central leaves out the module that serves `/`.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// let version = esbook::client::server_version(&cluster.client, &cluster.url).await?;
+/// assert_eq!(version, cluster.version);
+///
+/// let (nobody, url) = esbook::client::client_for("http://127.0.0.1:9")?;
+/// let refused = esbook::client::server_version(&nobody, &url).await.unwrap_err();
+/// assert!(refused.to_string().starts_with("cannot reach Elasticsearch at"));
+/// # Ok(()) }
+/// ```
 pub async fn server_version(client: &Elasticsearch, url: &str) -> Result<String> {
     let response = client
         .nodes()

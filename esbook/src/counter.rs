@@ -16,7 +16,8 @@ use elasticsearch::{Elasticsearch, IndexParts};
 use serde_json::json;
 
 use crate::bulk;
-use crate::doc::{self, Outcome};
+use crate::doc;
+use crate::race::{Tally, until_written};
 use crate::retry::Backoff;
 
 /// A counter made of `shards` documents `<name>-0` .. `<name>-<shards-1>` in `index`, each
@@ -39,7 +40,7 @@ use crate::retry::Backoff;
 ///     clients.spawn(async move {
 ///         for _ in 0..10 {
 ///             let done = counter.increment(&client, Backoff::default()).await?;
-///             assert!(done.landed);
+///             assert_eq!(done.acknowledged, 1);
 ///         }
 ///         anyhow::Ok(())
 ///     });
@@ -53,15 +54,6 @@ pub struct ShardedCounter {
     pub index: String,
     pub name: String,
     pub shards: u32,
-}
-
-/// What one call of [`ShardedCounter::increment`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Increment {
-    /// The increment was acknowledged (a 2xx for the write that carried it).
-    pub landed: bool,
-    /// Writes that came back as a 409 and were redone from a fresh read.
-    pub conflicts: u32,
 }
 
 impl ShardedCounter {
@@ -90,17 +82,16 @@ impl ShardedCounter {
 
     // ANCHOR: increment
     /// Adds one: reads a shard document chosen at random and writes it back plus one on the
-    /// condition `if_seq_no`/`if_primary_term` (chapter 6's OCC). On a conflict it waits a
-    /// little (`backoff`, with jitter) and tries again on a shard chosen anew, so that two
-    /// clients that collided are unlikely to collide again; it gives up after
-    /// `backoff.max_attempts` tries and says so (`landed: false`).
+    /// condition `if_seq_no`/`if_primary_term`, retried by chapter 6's bounded loop
+    /// (`until_written`). Each try picks its shard anew, so that two clients that collided
+    /// are unlikely to collide again. After `backoff.max_attempts` tries it gives up and says
+    /// so (`failed: 1`).
     pub async fn increment(
         &self,
         client: &Elasticsearch,
         backoff: Backoff,
-    ) -> Result<Increment> {
-        let mut done = Increment::default();
-        for tried in 1..=backoff.max_attempts {
+    ) -> Result<Tally> {
+        until_written(backoff, || async {
             let id = self.shard_id(fastrand::u32(0..self.shards));
             let seen = doc::read(client, &self.index, &id).await?;
             let response = client
@@ -120,18 +111,9 @@ impl ShardedCounter {
                         anyhow!("incrementing {id}: {e}")
                     }
                 })?;
-            match doc::outcome(response).await? {
-                Outcome::Written(_) => {
-                    done.landed = true;
-                    return Ok(done);
-                }
-                Outcome::Conflict(_) => {
-                    done.conflicts += 1;
-                    tokio::time::sleep(backoff.delay(tried)).await;
-                }
-            }
-        }
-        Ok(done)
+            doc::outcome(response).await
+        })
+        .await
     }
     // ANCHOR_END: increment
 

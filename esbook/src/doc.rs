@@ -38,6 +38,22 @@ pub struct Versioned {
 }
 
 impl Versioned {
+    /// The document in a GET's answer, or in one entry of an `_mget`'s (`what` names the
+    /// request in errors).
+    pub(crate) fn from_answer(body: &Value, what: &str) -> Result<Versioned> {
+        let number = |field: &str| {
+            body[field]
+                .as_i64()
+                .ok_or_else(|| anyhow!("{what} answered without {field}"))
+        };
+        Ok(Versioned {
+            seq_no: number("_seq_no")?,
+            primary_term: number("_primary_term")?,
+            version: number("_version")?,
+            source: body["_source"].clone(),
+        })
+    }
+
     /// A whole-number field of the document, such as `balance` or `counter`; an error if it
     /// has none.
     pub fn number(&self, field: &str) -> Result<i64> {
@@ -158,17 +174,7 @@ pub async fn read(
 ) -> Result<Versioned> {
     let response = client.get(GetParts::IndexId(index, id)).send().await?;
     let body = expect_success(response, &format!("reading {index}/{id}")).await?;
-    let number = |field: &str| {
-        body[field]
-            .as_i64()
-            .ok_or_else(|| anyhow!("GET {index}/{id} answered without {field}"))
-    };
-    Ok(Versioned {
-        seq_no: number("_seq_no")?,
-        primary_term: number("_primary_term")?,
-        version: number("_version")?,
-        source: body["_source"].clone(),
-    })
+    Versioned::from_answer(&body, &format!("GET {index}/{id}"))
 }
 
 /// Like [`read`], but a document that does not exist (HTTP 404, `"found": false`) is `None`
@@ -205,17 +211,7 @@ pub async fn find(
         bail!("reading {index}/{id}: HTTP 404: {}", reason(&body));
     }
     let body = expect_success(response, &format!("reading {index}/{id}")).await?;
-    let number = |field: &str| {
-        body[field]
-            .as_i64()
-            .ok_or_else(|| anyhow!("GET {index}/{id} answered without {field}"))
-    };
-    Ok(Some(Versioned {
-        seq_no: number("_seq_no")?,
-        primary_term: number("_primary_term")?,
-        version: number("_version")?,
-        source: body["_source"].clone(),
-    }))
+    Versioned::from_answer(&body, &format!("GET {index}/{id}")).map(Some)
 }
 
 /// Classifies a write's response: written, or rejected as a version conflict. Anything else

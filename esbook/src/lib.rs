@@ -18,13 +18,16 @@
 //!   what the server refuses and in which words.
 //! - [`doc`]: read with `_seq_no`/`_primary_term`, write, classify a write's answer as written
 //!   or a version conflict, and a fresh index for each run.
+//! - [`indices`]: requests about a whole index: its settings, a refresh, a count (which, like
+//!   any search, sees only refreshed writes).
 //! - [`bulk`]: many documents per request: `_mget`, and `_bulk` with its answer read item by
 //!   item (an HTTP 200 can hold 409s).
 //! - [`counter`]: a counter sharded over N documents, so that concurrent increments rarely
 //!   collide.
 //! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
-//! - [`race`]: chapter 6's race of many clients on one counter, its strategies, and what a
-//!   run of it costs (shared by `counter_race` and the contention benchmark).
+//! - [`race`]: chapter 6's race of many clients on one counter, its strategies, what a run of
+//!   it costs (shared by `counter_race`, `upsert_race` and the contention benchmark), and
+//!   `until_written`, chapter 6's bounded retry loop, which later chapters' clients reuse.
 //! - [`nodes`]: Part III's cluster of several nodes, a client per node, and the node failures
 //!   the failover chapters inject.
 //! - [`history`]: Part III's record of writes whose outcome may be unknown (a timeout is not
@@ -44,6 +47,7 @@ pub mod cluster;
 pub mod counter;
 pub mod doc;
 pub mod history;
+pub mod indices;
 pub mod nodes;
 pub mod race;
 pub mod report;

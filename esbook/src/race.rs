@@ -1,5 +1,7 @@
-//! The lost-update race of chapter 6, shared by its example (`counter_race`) and the
-//! contention benchmark (`benches/contention.rs`, chapter 16).
+//! The lost-update race of chapter 6, shared by its example (`counter_race`), chapter 10's
+//! race from no document (`upsert_race`) and the contention benchmark
+//! (`benches/contention.rs`, chapter 16); and [`until_written`], its bounded retry loop, which
+//! later chapters' clients reuse (the sharded counter, update-by-query's customer).
 //!
 //! N clients increment a counter M times each, all at once, with one of the
 //! [`Strategy`]s. [`run`] prepares a fresh index, runs the clients, and returns what they saw
@@ -17,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::cli::Args;
 use crate::doc::{self, Outcome};
 use crate::retry::Backoff;
 use crate::{Cluster, Needs};
@@ -58,6 +61,49 @@ impl Default for Race {
 }
 
 impl Race {
+    /// The flags [`Race::from_args`] reads, for a usage line.
+    pub const FLAGS: &str =
+        "[--clients N] [--per-client M] [--max-attempts K] [--retry-on-conflict R]";
+
+    /// The race that `--clients`, `--per-client`, `--max-attempts` (client-side tries per
+    /// increment) and `--retry-on-conflict` (the server's) ask for; the notebook's where absent.
+    ///
+    /// ```
+    /// use esbook::{cli::Args, race::Race};
+    ///
+    /// let given = ["--clients", "10", "--max-attempts=1"].map(String::from);
+    /// let mut args = Args::parse(given)?;
+    /// let race = Race::from_args(&mut args)?;
+    /// assert_eq!((race.clients, race.per_client, race.backoff.max_attempts), (10, 50, 1));
+    /// args.finish()?;
+    /// # anyhow::Ok(())
+    /// ```
+    pub fn from_args(args: &mut Args) -> Result<Race> {
+        let defaults = Race::default();
+        Ok(Race {
+            clients: args.number("clients", defaults.clients, 1..=100)?,
+            per_client: args.number(
+                "per-client",
+                defaults.per_client,
+                1..=10_000,
+            )?,
+            backoff: Backoff {
+                max_attempts: args.number(
+                    "max-attempts",
+                    defaults.backoff.max_attempts,
+                    1..=1000,
+                )?,
+                ..defaults.backoff
+            },
+            retry_on_conflict: args.number(
+                "retry-on-conflict",
+                defaults.retry_on_conflict,
+                0..=100,
+            )?,
+            ..defaults
+        })
+    }
+
     /// The increments asked for: what the counter(s) should add up to.
     pub fn expected(&self) -> u64 {
         u64::from(self.clients) * u64::from(self.per_client)
@@ -97,9 +143,17 @@ impl Layout {
 pub struct Tally {
     /// Increments Elasticsearch acknowledged (a 2xx for the write that carried them).
     pub acknowledged: u64,
+    /// Of those, the writes the server answered `"result": "created"`: the counter did not
+    /// exist before them. Chapter 6's counter exists before the race; chapter 10's does not.
+    pub created: u64,
+    /// Writes of a brand-new counter, made because the client's read found none (chapter 10).
+    /// More of them than `created` means that some "creations" replaced a counter.
+    pub written_as_new: u64,
     /// Writes that came back as a 409 version conflict: at once (`occ`), or after the server's
     /// own `retry_on_conflict` retries ran out (`server`). Each was retried by the client.
     pub conflicts: u64,
+    /// Of those, the ones that said "document already exists": two creations collided.
+    pub create_conflicts: u64,
     /// Increments given up on after the retry bound.
     pub failed: u64,
 }
@@ -107,8 +161,51 @@ pub struct Tally {
 impl std::ops::AddAssign for Tally {
     fn add_assign(&mut self, other: Tally) {
         self.acknowledged += other.acknowledged;
+        self.created += other.created;
+        self.written_as_new += other.written_as_new;
         self.conflicts += other.conflicts;
+        self.create_conflicts += other.create_conflicts;
         self.failed += other.failed;
+    }
+}
+
+impl Tally {
+    /// One acknowledged write, from its answer (`created` if it made the document).
+    ///
+    /// ```
+    /// use esbook::race::Tally;
+    /// use serde_json::json;
+    ///
+    /// let tally = Tally::written(&json!({ "result": "created", "_seq_no": 0 }));
+    /// assert_eq!((tally.acknowledged, tally.created), (1, 1));
+    /// assert_eq!(Tally::written(&json!({ "result": "updated" })).created, 0);
+    /// ```
+    pub fn written(answer: &Value) -> Tally {
+        Tally {
+            acknowledged: 1,
+            created: u64::from(answer["result"] == "created"),
+            ..Tally::default()
+        }
+    }
+
+    /// One version conflict, from its `error` (a creation collision if the document already
+    /// existed).
+    ///
+    /// ```
+    /// use esbook::race::Tally;
+    /// use serde_json::json;
+    ///
+    /// let error = json!({ "type": "version_conflict_engine_exception",
+    ///     "reason": "[1]: version conflict, document already exists (current version [1])" });
+    /// assert_eq!(Tally::conflict(&error).create_conflicts, 1);
+    /// ```
+    pub fn conflict(error: &Value) -> Tally {
+        let reason = error["reason"].as_str().unwrap_or_default();
+        Tally {
+            conflicts: 1,
+            create_conflicts: u64::from(reason.contains("document already exists")),
+            ..Tally::default()
+        }
     }
 }
 
@@ -120,7 +217,43 @@ pub type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 /// The notebook's three are the variants of [`Strategy`]. Another plugs in by implementing
 /// this: `increment` is one client's increment; `prepare` and `count` default to one
 /// `{"counter": N}` document per id, and a design that keeps its count elsewhere (several
-/// documents, events to be counted) overrides them.
+/// documents, events to be counted, no document at first) overrides them.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// use std::sync::Arc;
+/// use elasticsearch::Elasticsearch;
+/// use esbook::Needs;
+/// use esbook::race::{self, Contender, Race, Step, Strategy, Tally};
+///
+/// /// Chapter 6's OCC client, under a name of its own.
+/// struct Careful;
+///
+/// impl Contender for Careful {
+///     fn name(&self) -> &str {
+///         "careful"
+///     }
+///     fn needs(&self) -> Needs {
+///         Needs::Core
+///     }
+///     fn increment<'a>(
+///         &'a self,
+///         client: &'a Elasticsearch,
+///         index: &'a str,
+///         id: &'a str,
+///         race: &'a Race,
+///     ) -> Step<'a, Tally> {
+///         Strategy::Occ.increment(client, index, id, race)
+///     }
+/// }
+///
+/// let race = Race { clients: 2, per_client: 5, ..Race::default() };
+/// let run = race::run(&cluster, "race-contender", Arc::new(Careful), race).await?;
+/// assert_eq!((run.counted, run.lost()), (10, 0));
+/// # Ok(()) }
+/// ```
 pub trait Contender: Send + Sync {
     /// The name results and charts use.
     fn name(&self) -> &str;
@@ -274,13 +407,13 @@ impl Run {
 /// use esbook::race::{self, Layout, Race, Strategy};
 ///
 /// let race = Race { clients: 3, per_client: 10, ..Race::default() };
-/// let run = race::run(&cluster, "doc-race", Arc::new(Strategy::Occ), race).await?;
+/// let run = race::run(&cluster, "race-run", Arc::new(Strategy::Occ), race).await?;
 /// assert_eq!((run.counted, run.total.acknowledged, run.lost()), (30, 30, 0));
 /// assert_eq!(run.latencies.len(), 30);
 ///
 /// // Each client on its own document: nobody to race, nothing to retry.
 /// let alone = Race { layout: Layout::PerClient, ..race };
-/// let run = race::run(&cluster, "doc-race", Arc::new(Strategy::None), alone).await?;
+/// let run = race::run(&cluster, "race-run", Arc::new(Strategy::None), alone).await?;
 /// assert_eq!((run.counted, run.total.conflicts), (30, 0));
 /// # Ok(()) }
 /// ```
@@ -340,18 +473,15 @@ pub async fn run(
 // ANCHOR: none
 /// GET, add one, write back unconditionally: the read-modify-write that
 /// loses updates.
-pub async fn increment_without_occ(
+async fn increment_without_occ(
     client: &Elasticsearch,
     index: &str,
     id: &str,
 ) -> Result<Tally> {
     let seen = doc::read(client, index, id).await?;
     let next = seen.number("counter")? + 1;
-    doc::put(client, index, id, json!({ "counter": next })).await?;
-    Ok(Tally {
-        acknowledged: 1,
-        ..Tally::default()
-    })
+    let written = doc::put(client, index, id, json!({ "counter": next })).await?;
+    Ok(Tally::written(&written))
 }
 // ANCHOR_END: none
 
@@ -359,7 +489,7 @@ pub async fn increment_without_occ(
 /// GET with `_seq_no`/`_primary_term`, then write on condition they still
 /// hold. A conflict means another client wrote in between: the whole
 /// read-and-write is tried again (see `until_written`).
-pub async fn increment_with_occ(
+async fn increment_with_occ(
     client: &Elasticsearch,
     index: &str,
     id: &str,
@@ -384,6 +514,35 @@ pub async fn increment_with_occ(
 /// Runs `attempt` until it is written; after each version conflict waits a
 /// little (backoff with jitter) and tries again, `backoff.max_attempts` times
 /// at most. Counts what happened.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// # use elasticsearch::IndexParts;
+/// # use esbook::{doc, race::until_written, retry::Backoff};
+/// # use serde_json::json;
+/// doc::fresh_index(client, "race-until").await?;
+/// doc::put(client, "race-until", "1", json!({ "counter": 0 })).await?;
+/// let seen = doc::read(client, "race-until", "1").await?;
+/// doc::put(client, "race-until", "1", json!({ "counter": 5 })).await?; // someone else
+///
+/// // An attempt that reuses its stale read conflicts every time: the loop gives up.
+/// let backoff = Backoff { max_attempts: 3, ..Backoff::default() };
+/// let tally = until_written(backoff, || async {
+///     let response = client
+///         .index(IndexParts::IndexId("race-until", "1"))
+///         .if_seq_no(seen.seq_no)
+///         .if_primary_term(seen.primary_term)
+///         .body(json!({ "counter": seen.number("counter")? + 1 }))
+///         .send()
+///         .await?;
+///     doc::outcome(response).await
+/// })
+/// .await?;
+/// assert_eq!((tally.acknowledged, tally.conflicts, tally.failed), (0, 3, 1));
+/// # Ok(()) }
+/// ```
 pub async fn until_written<F, Fut>(
     backoff: Backoff,
     mut attempt: F,
@@ -395,12 +554,12 @@ where
     let mut tally = Tally::default();
     for tried in 1..=backoff.max_attempts {
         match attempt().await? {
-            Outcome::Written(_) => {
-                tally.acknowledged = 1;
+            Outcome::Written(answer) => {
+                tally += Tally::written(&answer);
                 return Ok(tally);
             }
-            Outcome::Conflict(_) => {
-                tally.conflicts += 1;
+            Outcome::Conflict(error) => {
+                tally += Tally::conflict(&error);
                 tokio::time::sleep(backoff.delay(tried)).await;
             }
         }
@@ -415,7 +574,7 @@ where
 /// the server up to `retry_on_conflict` times when another write slips in
 /// between its own read and write. If even those retries run out, the 409
 /// reaches us, and we retry like any other conflict.
-pub async fn increment_on_server(
+async fn increment_on_server(
     client: &Elasticsearch,
     index: &str,
     id: &str,

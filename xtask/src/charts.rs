@@ -113,6 +113,23 @@ struct Line {
     points: Vec<(f64, f64)>,
 }
 
+impl Line {
+    /// A line in `strategy`'s colour.
+    fn of(
+        strategy: &str,
+        label: String,
+        dashed: bool,
+        points: Vec<(f64, f64)>,
+    ) -> Line {
+        Line {
+            label,
+            colour: colour(strategy),
+            dashed,
+            points,
+        }
+    }
+}
+
 impl LineChart<'_> {
     fn draw(&self, dir: &Path, clients: &[f64]) -> Result<()> {
         let path = dir.join(self.file);
@@ -236,59 +253,59 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
     let reps = &data["settings"]["reps"];
     let increments = &data["settings"]["increments"];
 
-    let mut throughput = Vec::new();
-    for name in &names {
-        throughput.push(Line {
-            label: format!("{name}, Rust"),
-            colour: colour(name),
-            dashed: false,
-            points: series(&cells, name, |c| f(&c["rust"]["correct_per_s"])),
-        });
-    }
+    let draw = |file, title: &str, y_label, lines, legend| {
+        LineChart {
+            file,
+            title,
+            y_label,
+            lines,
+            caption: caption.clone(),
+            legend,
+        }
+        .draw(out, &clients)
+    };
+    let rust = |name: &str, value: fn(&Value) -> f64| {
+        Line::of(
+            name,
+            format!("{name}, Rust"),
+            false,
+            series(&cells, name, value),
+        )
+    };
+
+    let mut throughput: Vec<Line> = names
+        .iter()
+        .map(|name| rust(name, |c| f(&c["rust"]["correct_per_s"])))
+        .collect();
     for name in &names {
         let points = series(&cells, name, |c| f(&c["notebook"]["correct_per_s"]));
         if !points.is_empty() {
-            throughput.push(Line {
-                label: format!("{name}, notebook's Python"),
-                colour: colour(name),
-                dashed: true,
-                points,
-            });
+            let label = format!("{name}, notebook's Python");
+            throughput.push(Line::of(name, label, true, points));
         }
     }
-    LineChart {
-        file: "contention-throughput.svg",
-        title: &format!(
+    draw(
+        "contention-throughput.svg",
+        &format!(
             "Correct increments per second ({increments} per run, median of {reps})"
         ),
-        y_label: "increments counted per second",
-        lines: throughput,
-        caption: caption.clone(),
-        legend: SeriesLabelPosition::UpperLeft,
-    }
-    .draw(out, &clients)?;
+        "increments counted per second",
+        throughput,
+        SeriesLabelPosition::UpperLeft,
+    )?;
 
     let conflicts = names
         .iter()
         .filter(|n| n.as_str() != "none")
-        .map(|name| Line {
-            label: format!("{name}, Rust"),
-            colour: colour(name),
-            dashed: false,
-            points: series(&cells, name, |c| {
-                f(&c["rust"]["conflicts_per_success"])
-            }),
-        })
+        .map(|name| rust(name, |c| f(&c["rust"]["conflicts_per_success"])))
         .collect();
-    LineChart {
-        file: "contention-conflicts.svg",
-        title: "Conflicts the client saw per successful increment",
-        y_label: "409s per increment that landed",
-        lines: conflicts,
-        caption: caption.clone(),
-        legend: SeriesLabelPosition::UpperLeft,
-    }
-    .draw(out, &clients)?;
+    draw(
+        "contention-conflicts.svg",
+        "Conflicts the client saw per successful increment",
+        "409s per increment that landed",
+        conflicts,
+        SeriesLabelPosition::UpperLeft,
+    )?;
 
     let ceiling = names
         .iter()
@@ -298,54 +315,46 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
                 .filter(|c| c["strategy"] == name.as_str())
                 .map(|c| f(&c["ceiling"]["correct_per_s"]))
                 .fold(0.0, f64::max);
-            Line {
-                label: format!("{name}, Rust"),
-                colour: colour(name),
-                dashed: false,
-                points: series(&cells, name, |c| {
-                    100.0 * f(&c["rust"]["correct_per_s"]) / best
-                }),
-            }
+            let points = series(&cells, name, |c| {
+                100.0 * f(&c["rust"]["correct_per_s"]) / best
+            });
+            Line::of(name, format!("{name}, Rust"), false, points)
         })
         .collect();
-    LineChart {
-        file: "contention-ceiling.svg",
-        title: "Share of the ceiling (the same requests, each client on its own document)",
-        y_label: "% of the best uncontended throughput",
-        lines: ceiling,
-        caption: caption.clone(),
-        legend: SeriesLabelPosition::UpperRight,
-    }
-    .draw(out, &clients)?;
+    draw(
+        "contention-ceiling.svg",
+        "Share of the ceiling (the same requests, each client on its own document)",
+        "% of the best uncontended throughput",
+        ceiling,
+        SeriesLabelPosition::UpperRight,
+    )?;
 
     let latency = names
         .iter()
         .flat_map(|name| {
             [
-                Line {
-                    label: format!("{name}, p50"),
-                    colour: colour(name),
-                    dashed: false,
-                    points: series(&cells, name, |c| f(&c["rust"]["p50_ms"])),
-                },
-                Line {
-                    label: format!("{name}, p99"),
-                    colour: colour(name),
-                    dashed: true,
-                    points: series(&cells, name, |c| f(&c["rust"]["p99_ms"])),
-                },
+                Line::of(
+                    name,
+                    format!("{name}, p50"),
+                    false,
+                    series(&cells, name, |c| f(&c["rust"]["p50_ms"])),
+                ),
+                Line::of(
+                    name,
+                    format!("{name}, p99"),
+                    true,
+                    series(&cells, name, |c| f(&c["rust"]["p99_ms"])),
+                ),
             ]
         })
         .collect();
-    LineChart {
-        file: "contention-latency.svg",
-        title: "Latency of one increment, retries included (Rust)",
-        y_label: "milliseconds",
-        lines: latency,
-        caption,
-        legend: SeriesLabelPosition::UpperLeft,
-    }
-    .draw(out, &clients)?;
+    draw(
+        "contention-latency.svg",
+        "Latency of one increment, retries included (Rust)",
+        "milliseconds",
+        latency,
+        SeriesLabelPosition::UpperLeft,
+    )?;
 
     fs::write(out.join("contention-cells.md"), cells_table(&cells))?;
     fs::write(
@@ -673,7 +682,7 @@ pub fn sequences(outputs: &Path, out: &Path) -> Result<()> {
         "Chapter 3: both read 1000, both write; the balance ends at 500, not 300",
         &out.join("sequence-lost-update.svg"),
     )?;
-    let mut conditional = vec![
+    let conditional = [
         msg(
             A,
             ES,
@@ -735,7 +744,6 @@ pub fn sequences(outputs: &Path, out: &Path) -> Result<()> {
             "\"_seq_no\":2",
         ),
     ];
-    conditional.shrink_to_fit();
     sequence(
         &outputs.join("conditional_write.txt"),
         &conditional,
