@@ -22,13 +22,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use elasticsearch::indices::IndicesPutSettingsParts;
 use elasticsearch::params::Refresh;
 use elasticsearch::{Elasticsearch, UpdateParts};
-use esbook::doc;
 use esbook::history::{self, History, Outcome};
 use esbook::report::{self, Claims};
 use esbook::{Cluster, Needs};
+use esbook::{doc, indices};
 use serde_json::json;
 
 const INDEX: &str = "ambiguous";
@@ -296,20 +295,10 @@ async fn counter(client: &Elasticsearch, index: &str) -> Result<u64> {
 /// also refreshes now, which answers every request still waiting for a refresh.
 async fn refreshes(client: &Elasticsearch, index: &str, on: bool) -> Result<()> {
     let interval = if on { REFRESH_ON } else { "-1" };
-    let response = client
-        .indices()
-        .put_settings(IndicesPutSettingsParts::Index(&[index]))
-        .body(json!({ "index": { "refresh_interval": interval } }))
-        .send()
+    indices::put_settings(client, index, json!({ "refresh_interval": interval }))
         .await?;
-    doc::expect_success(response, "changing the refresh interval").await?;
     if on {
-        let response = client
-            .indices()
-            .refresh(elasticsearch::indices::IndicesRefreshParts::Index(&[index]))
-            .send()
-            .await?;
-        doc::expect_success(response, "refreshing").await?;
+        indices::refresh(client, index).await?;
     }
     Ok(())
 }

@@ -23,14 +23,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Result, bail};
-use elasticsearch::indices::{IndicesPutMappingParts, IndicesRefreshParts};
+use elasticsearch::indices::IndicesPutMappingParts;
 use elasticsearch::{
     CreateParts, Elasticsearch, IndexParts, SearchParts, UpdateParts,
 };
 use esbook::doc::{self, Outcome};
 use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
-use esbook::{Cluster, Needs};
+use esbook::{Cluster, Needs, indices};
 use serde_json::json;
 
 const ACCOUNTS: &str = "accounts";
@@ -461,12 +461,7 @@ async fn mark_done(
 /// Returns how many it finished.
 async fn recover(client: &Elasticsearch, ix: &Indices) -> Result<usize> {
     // A search sees what the last refresh saw: refresh first.
-    let refreshed = client
-        .indices()
-        .refresh(IndicesRefreshParts::Index(&[&ix.transfers]))
-        .send()
-        .await?;
-    doc::expect_success(refreshed, "refreshing the transfers").await?;
+    indices::refresh(client, &ix.transfers).await?;
     let response = client
         .search(SearchParts::Index(&[&ix.transfers]))
         .body(json!({ "query": { "term": { "state": "pending" } }, "size": 1000 }))
