@@ -31,7 +31,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, Image, ImageExt, TestcontainersError};
 
 use crate::facts::{
-    CONTAINER_LABEL, OFFICIAL_IMAGE, SCRIPTING, Server, start_timeout,
+    CONTAINER_LABEL, OFFICIAL_IMAGE, OWNER_LABEL, SCRIPTING, Server, start_timeout,
 };
 use crate::health::{self, NotHealthy};
 use crate::progress::{Ticker, print_tail, root_cause, say};
@@ -178,6 +178,7 @@ pub async fn start(server: &Server) -> Result<Started> {
     let log = Tail::default();
     let mut request = Elasticsearch::new(&image, &spec)?
         .with_label(CONTAINER_LABEL, "true")
+        .with_label(OWNER_LABEL, std::process::id().to_string())
         .with_startup_timeout(timeout)
         .with_log_consumer(log.consumer());
     if loopback_ports.is_some() {
@@ -331,6 +332,7 @@ pub async fn start_cluster(
         starting.spawn(async move {
             let mut request = Elasticsearch::new(&image, &spec)?
                 .with_label(CONTAINER_LABEL, "true")
+                .with_label(OWNER_LABEL, std::process::id().to_string())
                 .with_startup_timeout(timeout)
                 .with_log_consumer(log.consumer());
             if spec.loopback_ports.is_some() {

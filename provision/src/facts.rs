@@ -96,6 +96,11 @@ pub const SECURED_USER: (&str, &str) = ("occ-book", "occ-book-secret");
 /// The label on every container the book starts, so leftovers can be found and removed.
 pub const CONTAINER_LABEL: &str = "occ-book";
 
+/// The label holding the process id of the run that started a container. testcontainers
+/// removes a container when its handle is dropped, which a killed run never does: containers
+/// whose run is gone are orphans, and `cargo xtask podman up` removes them.
+pub const OWNER_LABEL: &str = "occ-book.owner";
+
 /// How long a node may take from launch to healthy, unless `OCC_START_TIMEOUT_SECS` says
 /// otherwise: a cold JVM on two busy cores takes 10 to 40 seconds.
 pub const START_TIMEOUT_SECS: u64 = 240;

@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::facts::{
-    Build, CONTAINER_LABEL, NODE_SETTINGS, RELEASE, SCRIPTING, Server,
+    Build, CONTAINER_LABEL, NODE_SETTINGS, OWNER_LABEL, RELEASE, SCRIPTING, Server,
 };
 use crate::install::{self, run_quiet};
 use crate::local::{runner_jvm_options, runner_main};
@@ -641,6 +641,42 @@ pub async fn remove_leftovers() -> Result<()> {
     say(format!("removing leftover containers {}", ids.join(" ")));
     let mut args = vec!["rm", "-f", "-t", "2"];
     args.extend(ids);
+    podman(&args).await.map(drop)
+}
+
+/// Removes the book's containers whose run is gone (killed before it could remove them; see
+/// [`OWNER_LABEL`]), and leaves those of runs still going.
+pub async fn remove_orphans() -> Result<()> {
+    let listed = podman(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label={CONTAINER_LABEL}"),
+        "--format",
+        &format!("{{{{.ID}}}} {{{{ index .Labels \"{OWNER_LABEL}\" }}}}"),
+    ])
+    .await?;
+    let orphans: Vec<&str> = listed
+        .lines()
+        .filter_map(|line| {
+            let (id, owner) = line.split_once(' ')?;
+            let alive = owner
+                .trim()
+                .parse::<u32>()
+                .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            (!alive).then_some(id)
+        })
+        .collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    say(format!(
+        "removing {} container(s) of runs that are gone: {}",
+        orphans.len(),
+        orphans.join(" ")
+    ));
+    let mut args = vec!["rm", "-f", "-t", "2"];
+    args.extend(orphans);
     podman(&args).await.map(drop)
 }
 

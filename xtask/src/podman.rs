@@ -2,7 +2,7 @@
 //! registry (this project's own), as `.ci/run` uses it.
 //!
 //! ```text
-//! eval "$(cargo xtask podman up)"   packages, configuration, images, API service; prints exports
+//! eval "$(cargo xtask podman up)"   packages, configuration, images, API service, orphans\n//!                                   removed; prints exports
 //! cargo xtask podman env            the exports alone
 //! cargo xtask podman down           remove leftover containers, stop the service
 //! ```
@@ -16,6 +16,7 @@ pub async fn run(args: &[&str]) -> Result<()> {
             podman::install().await?;
             podman::build_images().await?;
             podman::start_service().await?;
+            podman::remove_orphans().await?;
             print_env();
             Ok(())
         }
