@@ -28,6 +28,7 @@ use elasticsearch::{
     CreateParts, Elasticsearch, IndexParts, SearchParts, UpdateParts,
 };
 use esbook::doc::{self, Outcome};
+use esbook::race::until_written;
 use esbook::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs, indices};
@@ -311,7 +312,7 @@ async fn move_money_unsafely(
 }
 // ANCHOR_END: unsafe_fn
 
-/// `balance += delta` with OCC, retried on conflict.
+/// `balance += delta` with OCC, retried on conflict by chapter 6's bounded loop.
 async fn add_to_balance(
     client: &Elasticsearch,
     accounts: &str,
@@ -319,7 +320,7 @@ async fn add_to_balance(
     delta: i64,
 ) -> Result<()> {
     let backoff = Backoff::default();
-    for attempt in 1..=backoff.max_attempts {
+    let tally = until_written(backoff, || async {
         let seen = doc::read(client, accounts, account).await?;
         let mut next = seen.source.clone();
         next["balance"] = json!(seen.number("balance")? + delta);
@@ -330,17 +331,16 @@ async fn add_to_balance(
             .body(next)
             .send()
             .await?;
-        match doc::outcome(response).await? {
-            Outcome::Written(_) => return Ok(()),
-            Outcome::Conflict(_) => {
-                tokio::time::sleep(backoff.delay(attempt)).await
-            }
-        }
+        doc::outcome(response).await
+    })
+    .await?;
+    if tally.failed > 0 {
+        bail!(
+            "{account}: gave up after {} conflicts",
+            backoff.max_attempts
+        );
     }
-    bail!(
-        "{account}: gave up after {} conflicts",
-        backoff.max_attempts
-    )
+    Ok(())
 }
 
 // ANCHOR: transfer
@@ -405,14 +405,15 @@ async fn apply(
     delta: i64,
 ) -> Result<()> {
     let backoff = Backoff::default();
-    for attempt in 1..=backoff.max_attempts {
+    let tally = until_written(backoff, || async {
         let seen = doc::read(client, accounts, account).await?;
         let mut applied = seen.source["applied"]
             .as_array()
             .cloned()
             .unwrap_or_default();
         if applied.iter().any(|a| a == id) {
-            return Ok(()); // already applied: by us before we died, or by recovery
+            // Already applied: by us before we died, or by recovery. Nothing to write.
+            return Ok(Outcome::Written(json!({ "result": "noop" })));
         }
         applied.push(json!(id));
         let response = client
@@ -425,17 +426,16 @@ async fn apply(
             }))
             .send()
             .await?;
-        match doc::outcome(response).await? {
-            Outcome::Written(_) => return Ok(()),
-            Outcome::Conflict(_) => {
-                tokio::time::sleep(backoff.delay(attempt)).await
-            }
-        }
+        doc::outcome(response).await
+    })
+    .await?;
+    if tally.failed > 0 {
+        bail!(
+            "{account}: gave up applying {id} after {} conflicts",
+            backoff.max_attempts
+        );
     }
-    bail!(
-        "{account}: gave up applying {id} after {} conflicts",
-        backoff.max_attempts
-    )
+    Ok(())
 }
 // ANCHOR_END: transfer
 
