@@ -24,7 +24,8 @@
 //!
 //! Flags: `--clients 1,2,4` `--increments N` `--reps N` `--out DIR` `--python DIR|none`
 //! (`DIR/7`, `DIR/9`, ...: a virtual environment per server major) `--race-binary
-//! NAME=PATH,...` `--race-reps N`.
+//! NAME=PATH,...` `--race-reps N` `--strategies none,occ,server,sharded` (`sharded`: chapter 15's
+//! counter of 16 shard documents, which the notebook does not have) `--timeline yes|no`.
 //!
 //! It exits non-zero if `occ` or `server` lost an increment, or if a run failed.
 
@@ -37,6 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use elasticsearch::{Elasticsearch, IndexParts};
 use esbook::cli::Args;
+use esbook::counter::Sharded;
 use esbook::doc::{self, Outcome};
 use esbook::race::{self, Contender, Layout, Race, Strategy};
 use esbook::retry::Backoff;
@@ -45,16 +47,24 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "usage: cargo bench --bench contention -- [--clients 1,2,4,8,16,32] \
 [--increments 320] [--reps 3] [--out src/data] [--python DIR|none] \
-[--race-binary NAME=PATH,...] [--race-reps 5]";
+[--race-binary NAME=PATH,...] [--race-reps 5] [--strategies none,occ,server,sharded] \
+[--timeline yes|no]";
 
-/// The strategies the benchmark compares, in the order charts show them. A fourth plugs in
-/// here: anything that implements `esbook::race::Contender`.
+/// The strategies the benchmark can compare, in the order charts show them: the notebook's
+/// three, and chapter 15's sharded counter (16 shards), the way past a hot document. Anything
+/// that implements `esbook::race::Contender` plugs in here.
 fn strategies() -> Vec<Arc<dyn Contender>> {
     let mut list: Vec<Arc<dyn Contender>> = Vec::new();
     for strategy in Strategy::ALL {
         list.push(Arc::new(strategy));
     }
+    list.push(Arc::new(Sharded { shards: 16 }));
     list
+}
+
+/// Whether the notebook has this strategy (and so a Python run to compare with).
+fn in_notebook(strategy: &dyn Contender) -> bool {
+    Strategy::ALL.iter().any(|s| s.name() == strategy.name())
 }
 
 /// Index names: the Rust race, the ceiling, the timeline, the notebook's Python.
@@ -74,6 +84,8 @@ struct Settings {
     python: Option<PathBuf>,
     race_binaries: Vec<(String, PathBuf)>,
     race_reps: u32,
+    strategies: Vec<Arc<dyn Contender>>,
+    timeline: bool,
 }
 
 fn settings() -> Result<Settings> {
@@ -121,6 +133,23 @@ fn settings() -> Result<Settings> {
         race_binaries.push((name.to_string(), PathBuf::from(path)));
     }
     let race_reps = args.number("race-reps", 5, 1..=100)?;
+    let known = strategies();
+    let all: Vec<&str> = known.iter().map(|s| s.name()).collect();
+    let mut chosen = Vec::new();
+    for name in args.text("strategies", &all.join(","))?.split(',') {
+        match known.iter().find(|s| s.name() == name.trim()) {
+            Some(strategy) => chosen.push(strategy.clone()),
+            None => bail!(
+                "--strategies lists some of {}, got {name:?}",
+                all.join(", ")
+            ),
+        }
+    }
+    let timeline = match args.text("timeline", "yes")?.as_str() {
+        "yes" => true,
+        "no" => false,
+        other => bail!("--timeline is yes or no, got {other:?}"),
+    };
     args.finish()?;
     Ok(Settings {
         clients,
@@ -130,6 +159,8 @@ fn settings() -> Result<Settings> {
         python,
         race_binaries,
         race_reps,
+        strategies: chosen,
+        timeline,
     })
 }
 
@@ -144,12 +175,20 @@ async fn bench() -> Result<()> {
         Needs::Scripting => &clusters["scripting"],
     };
     let python = |cluster: &Cluster| notebook_python(&settings, cluster);
+    // The notebook's Python for `strategy`, if it has that strategy and a Python is given.
+    let python_for = |strategy: &dyn Contender, cluster: &Cluster| {
+        if in_notebook(strategy) {
+            python(cluster)
+        } else {
+            Ok(None)
+        }
+    };
 
-    let strategies = strategies();
+    let strategies = settings.strategies.clone();
     let mut servers = BTreeMap::new();
     for strategy in &strategies {
         let cluster = cluster_for(strategy.needs());
-        let client = match python(cluster) {
+        let client = match python_for(strategy.as_ref(), cluster) {
             Ok(Some(python)) => json!(python.client_version()?),
             Ok(None) => Value::Null,
             Err(e) => bail!("{e:#}"),
@@ -167,7 +206,7 @@ async fn bench() -> Result<()> {
         eprintln!("[bench] warming up {}", strategy.name());
         let cluster = cluster_for(strategy.needs());
         race::run(cluster, INDEX, strategy.clone(), Race::default()).await?;
-        if let Some(python) = python(cluster)? {
+        if let Some(python) = python_for(strategy.as_ref(), cluster)? {
             python.race(strategy.name(), 5, 50)?;
         }
     }
@@ -195,7 +234,7 @@ async fn bench() -> Result<()> {
             let (mut rust, mut notebook, mut ceiling) =
                 (Vec::new(), Vec::new(), Vec::new());
             for rep in 0..settings.reps {
-                let python = python(cluster)?;
+                let python = python_for(strategy.as_ref(), cluster)?;
                 let per_client = race.per_client;
                 if let (1, Some(python)) = (rep % 2, &python) {
                     notebook.push(python.race(
@@ -238,7 +277,7 @@ async fn bench() -> Result<()> {
     let mut readers = Vec::new();
     if !settings.race_binaries.is_empty() {
         for strategy in &strategies {
-            if !Strategy::ALL.iter().any(|s| s.name() == strategy.name()) {
+            if !in_notebook(strategy.as_ref()) {
                 continue; // counter_race runs the notebook's three only
             }
             let cluster = cluster_for(strategy.needs());
@@ -280,7 +319,11 @@ async fn bench() -> Result<()> {
         }
     }
 
-    let timeline = timeline(cluster_for(Needs::Core)).await?;
+    let timeline = if settings.timeline {
+        Some(timeline(cluster_for(Needs::Core)).await?)
+    } else {
+        None
+    };
 
     let data = json!({
         "what": "chapter 6's race, measured: see benches/contention.rs",
@@ -296,16 +339,15 @@ async fn bench() -> Result<()> {
         .with_context(|| format!("creating {}", settings.out.display()))?;
     let path = settings.out.join("contention.json");
     std::fs::write(&path, serde_json::to_string_pretty(&data)? + "\n")?;
-    let timeline_path = settings.out.join("timeline.json");
-    std::fs::write(
-        &timeline_path,
-        serde_json::to_string_pretty(&timeline)? + "\n",
-    )?;
-    eprintln!(
-        "[bench] wrote {} and {}",
-        path.display(),
-        timeline_path.display()
-    );
+    eprintln!("[bench] wrote {}", path.display());
+    if let Some(timeline) = timeline {
+        let timeline_path = settings.out.join("timeline.json");
+        std::fs::write(
+            &timeline_path,
+            serde_json::to_string_pretty(&timeline)? + "\n",
+        )?;
+        eprintln!("[bench] wrote {}", timeline_path.display());
+    }
 
     // What no benchmark may show: an increment that OCC or the server lost.
     for cell in &cells {

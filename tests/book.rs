@@ -808,6 +808,56 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
     }
 }
 
+/// The hot-document run of chapter 16 (`cargo xtask contention --hot`): the single hot document
+/// (`occ`) and chapter 15's sharded counter at every number of clients, in one run on one
+/// server: neither loses or gives up an increment, and from two clients on the sharded counter
+/// sees fewer conflicts per increment and counts faster, as the chapter says.
+#[test]
+fn hot_document_data_compares_occ_and_sharded_in_one_run() {
+    let path = root().join("src/data/hot/contention.json");
+    let data: Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        data["servers"]["occ"]["version"],
+        data["servers"]["sharded"]["version"]
+    );
+    assert!(
+        data["servers"]["occ"]["version"].is_string(),
+        "no server version"
+    );
+    let cells = data["cells"].as_array().unwrap();
+    let cell = |strategy: &str, n: u64| -> &Value {
+        cells
+            .iter()
+            .find(|c| c["strategy"] == strategy && c["clients"] == n)
+            .unwrap_or_else(|| panic!("no cell {strategy} x {n}"))
+    };
+    for n in [1, 2, 4, 8, 16, 32] {
+        for strategy in ["occ", "sharded"] {
+            let rust = &cell(strategy, n)["rust"];
+            assert_eq!(rust["lost"], 0, "{strategy} x {n} lost increments");
+            assert_eq!(rust["failed"], 0, "{strategy} x {n} gave up");
+        }
+        if n >= 2 {
+            let (occ, sharded) =
+                (&cell("occ", n)["rust"], &cell("sharded", n)["rust"]);
+            let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+            assert!(
+                f(sharded, "conflicts_per_success")
+                    < f(occ, "conflicts_per_success"),
+                "x {n}: sharded conflicted as often as the hot document"
+            );
+            assert!(
+                f(sharded, "correct_per_s") > f(occ, "correct_per_s"),
+                "x {n}: sharded was not faster"
+            );
+        }
+    }
+    for chart in ["hot-throughput.svg", "hot-conflicts.svg", "hot-cells.md"] {
+        assert!(root().join("src/charts").join(chart).exists(), "no {chart}");
+    }
+}
+
 /// Part III's saved outputs say what its chapters say: a failover moves the primary term from
 /// 1 to 2, the condition read before it is accepted once and then refused; the race through a
 /// failover loses no acknowledged increment, shows at least one indeterminate write, and counts

@@ -238,7 +238,8 @@ impl LineChart<'_> {
 }
 
 /// Chapter 16's charts and tables from `DATA/contention.json`, into `out`.
-pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
+/// The charts and tables of `DATA_DIR/contention.json`, named `PREFIX-*.svg` and `PREFIX-*.md`.
+pub fn contention(data_dir: &Path, out: &Path, prefix: &str) -> Result<()> {
     let data = read_json(&data_dir.join("contention.json"))?;
     let cells: Vec<Value> = data["cells"].as_array().cloned().unwrap_or_default();
     if cells.is_empty() {
@@ -253,9 +254,9 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
     let reps = &data["settings"]["reps"];
     let increments = &data["settings"]["increments"];
 
-    let draw = |file, title: &str, y_label, lines, legend| {
+    let draw = |file: String, title: &str, y_label, lines, legend| {
         LineChart {
-            file,
+            file: &file,
             title,
             y_label,
             lines,
@@ -285,7 +286,7 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
         }
     }
     draw(
-        "contention-throughput.svg",
+        format!("{prefix}-throughput.svg"),
         &format!(
             "Correct increments per second ({increments} per run, median of {reps})"
         ),
@@ -300,7 +301,7 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
         .map(|name| rust(name, |c| f(&c["rust"]["conflicts_per_success"])))
         .collect();
     draw(
-        "contention-conflicts.svg",
+        format!("{prefix}-conflicts.svg"),
         "Conflicts the client saw per successful increment",
         "409s per increment that landed",
         conflicts,
@@ -322,7 +323,7 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
         })
         .collect();
     draw(
-        "contention-ceiling.svg",
+        format!("{prefix}-ceiling.svg"),
         "Share of the ceiling (the same requests, each client on its own document)",
         "% of the best uncontended throughput",
         ceiling,
@@ -349,18 +350,20 @@ pub fn contention(data_dir: &Path, out: &Path) -> Result<()> {
         })
         .collect();
     draw(
-        "contention-latency.svg",
+        format!("{prefix}-latency.svg"),
         "Latency of one increment, retries included (Rust)",
         "milliseconds",
         latency,
         SeriesLabelPosition::UpperLeft,
     )?;
 
-    fs::write(out.join("contention-cells.md"), cells_table(&cells))?;
-    fs::write(
-        out.join("contention-notebook.md"),
-        notebook_table(&data, &cells),
-    )?;
+    fs::write(out.join(format!("{prefix}-cells.md")), cells_table(&cells))?;
+    if cells.iter().any(|c| !c["notebook"].is_null()) {
+        fs::write(
+            out.join(format!("{prefix}-notebook.md")),
+            notebook_table(&data, &cells),
+        )?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,8 @@
 //! cargo xtask contention            the full run: src/data/*.json, then src/charts/*.svg
 //! cargo xtask contention --smoke    its smallest cell (1 client, 1 repetition), into
 //!                                   target/contention-smoke/: CI's check that it all runs
+//! cargo xtask contention --hot      the hot document (`occ`) against chapter 15's sharded
+//!                                   counter (`sharded`), into src/data/hot/, charts hot-*.svg
 //! cargo xtask contention -- ARGS    ARGS go to the benchmark (`--reps 5`, `--clients 1,8`)
 //! cargo xtask charts                redraw src/charts/ from src/data/ and src/outputs/
 //! ```
@@ -24,16 +26,20 @@ use xtask::book::root;
 use xtask::cargo;
 
 pub fn run(args: &[&str]) -> Result<()> {
-    let (smoke, passed) = match args {
-        ["--smoke"] => (true, &[][..]),
-        [] => (false, &[][..]),
-        ["--", rest @ ..] => (false, rest),
-        _ => bail!("usage: cargo xtask contention [--smoke | -- BENCHMARK-ARGS]"),
+    let (smoke, hot, passed) = match args {
+        ["--smoke"] => (true, false, &[][..]),
+        ["--hot"] => (false, true, &[][..]),
+        [] => (false, false, &[][..]),
+        ["--", rest @ ..] => (false, false, rest),
+        _ => bail!(
+            "usage: cargo xtask contention [--smoke | --hot | -- BENCHMARK-ARGS]"
+        ),
     };
     let venvs = root().join("target/notebook-python");
-    python_environments(&venvs)?;
     let out = if smoke {
         root().join("target/contention-smoke")
+    } else if hot {
+        root().join("src/data/hot")
     } else {
         root().join("src/data")
     };
@@ -47,6 +53,11 @@ pub fn run(args: &[&str]) -> Result<()> {
         // nothing.
         bench.args(["--profile", "dev", "--"]);
         bench.args(["--clients", "1", "--reps", "1", "--increments", "10"]);
+    } else if hot {
+        // Chapter 15's way past the hot document against the hot document itself, in one
+        // run: no Python (the notebook has no sharded counter), no readers' race.
+        bench.arg("--");
+        bench.args(["--strategies", "occ,sharded", "--timeline", "no"]);
     } else {
         bench.arg("--");
         // `-- --race-binary NAME=PATH,...` compares other builds of counter_race instead.
@@ -55,8 +66,13 @@ pub fn run(args: &[&str]) -> Result<()> {
             bench.args(["--race-binary", &format!("dev={}", race.display())]);
         }
     }
-    bench.args(["--python", &venvs.display().to_string()]);
-    bench.args(["--out", &out.display().to_string()]);
+    if hot {
+        bench.args(["--python", "none"]);
+    } else {
+        python_environments(&venvs)?;
+        bench.args(["--python", &relative(&venvs)]);
+    }
+    bench.args(["--out", &relative(&out)]);
     bench.args(passed);
     let shown: Vec<String> = bench
         .get_args()
@@ -72,16 +88,30 @@ pub fn run(args: &[&str]) -> Result<()> {
     } else {
         root().join("src/charts")
     };
-    charts::contention(&out, &charts_dir)?;
-    charts::timelines(&out, &charts_dir)?;
+    if hot {
+        charts::contention(&out, &charts_dir, "hot")?;
+    } else {
+        charts::contention(&out, &charts_dir, "contention")?;
+        charts::timelines(&out, &charts_dir)?;
+    }
     eprintln!("[xtask] charts in {}", charts_dir.display());
     Ok(())
+}
+
+/// `path` from the repository's root, where the benchmark runs: the data file records the
+/// command, and it should read the same on every machine.
+fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// `cargo xtask charts`: every picture, from what is committed.
 pub fn redraw() -> Result<()> {
     let charts_dir = root().join("src/charts");
-    charts::contention(&root().join("src/data"), &charts_dir)?;
+    charts::contention(&root().join("src/data"), &charts_dir, "contention")?;
+    charts::contention(&root().join("src/data/hot"), &charts_dir, "hot")?;
     charts::timelines(&root().join("src/data"), &charts_dir)?;
     charts::sequences(&root().join("src/outputs"), &charts_dir)?;
     eprintln!("[xtask] charts in {}", charts_dir.display());

@@ -10,6 +10,7 @@
 //! cargo xtask record [OUTPUT...]     run them and save what the book shows (src/outputs/)
 //! cargo xtask podman up|down|env     Podman as the container engine, where there is no Docker
 //! cargo xtask contention [--smoke]   chapter 16's benchmark beside the notebook's Python, charts
+//! cargo xtask contention --hot      the hot document against chapter 15's sharded counter
 //! cargo xtask charts                 redraw every chart and diagram from the committed data
 //! ```
 
