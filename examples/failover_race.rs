@@ -212,9 +212,13 @@ impl InFlight {
 /// What the clients share: where the race stands.
 struct Shared {
     in_flight: InFlight,
-    /// How many nodes were killed so far: a write that sees it change while in flight was
-    /// in flight at a kill.
-    kills: AtomicU64,
+    /// Failovers begun (counted just before the kill) and over (counted once a new primary
+    /// was promoted). A write sent before a failover was over and answered after it began was
+    /// in flight at the kill: its answer may come from either side of it. (Counting the kill
+    /// alone missed writes sent while the kill itself was under way, which a container kill
+    /// can take a moment for.)
+    failovers_begun: AtomicU64,
+    failovers_over: AtomicU64,
     stop: AtomicBool,
     increments: AtomicU64,
 }
@@ -234,7 +238,8 @@ async fn failover_race(
     doc::put(first, index, IDEMPOTENT, json!({ "counter": 0, "ops": [] })).await?;
     let shared = Arc::new(Shared {
         in_flight: InFlight::new(cluster),
-        kills: AtomicU64::new(0),
+        failovers_begun: AtomicU64::new(0),
+        failovers_over: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         increments: AtomicU64::new(0),
     });
@@ -355,13 +360,14 @@ async fn inject_failover(
     }
     let in_flight = shared.in_flight.count(&victim);
     let killed = Instant::now();
-    shared.kills.fetch_add(1, Ordering::SeqCst);
+    shared.failovers_begun.fetch_add(1, Ordering::SeqCst);
     cluster.kill(&victim).await?;
     // ANCHOR_END: kill_in_flight
     let survivor = &cluster.other_than(&victim).client;
     let (promoted, _) =
         nodes::wait_for_new_primary(survivor, index, &victim).await?;
     let promotion = killed.elapsed();
+    shared.failovers_over.fetch_add(1, Ordering::SeqCst);
     let term = nodes::primary_term(survivor, index).await?;
     println!(
         "killed {victim} ({}) with {in_flight} write(s) in flight through it, after {} \
@@ -472,7 +478,7 @@ async fn write(
     history: &mut History,
 ) -> Result<Outcome> {
     let node = client.node().name.clone();
-    let kills = shared.kills.load(Ordering::SeqCst);
+    let over_before = shared.failovers_over.load(Ordering::SeqCst);
     shared.in_flight.change(&node, true);
     let sent = client
         .node()
@@ -485,7 +491,7 @@ async fn write(
         .send()
         .await;
     shared.in_flight.change(&node, false);
-    let across_kill = shared.kills.load(Ordering::SeqCst) != kills;
+    let across_kill = shared.failovers_begun.load(Ordering::SeqCst) > over_before;
     let outcome = history::outcome(sent).await?;
     history.record_across_fault(op, &node, &outcome, across_kill);
     if matches!(outcome, Outcome::NotSent(_) | Outcome::Indeterminate(_)) {
