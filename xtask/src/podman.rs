@@ -2,7 +2,8 @@
 //! registry (this project's own), as `.ci/run` uses it.
 //!
 //! ```text
-//! eval "$(cargo xtask podman up)"   packages, configuration, images, API service, orphans\n//!                                   removed; prints exports
+//! eval "$(cargo xtask podman up)"   packages, configuration, images, API service; removes
+//!                                   containers whose run is gone; prints exports
 //! cargo xtask podman env            the exports alone
 //! cargo xtask podman down           remove leftover containers, stop the service
 //! ```
