@@ -37,10 +37,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use elasticsearch::{Elasticsearch, IndexParts};
-use esbook::cli::Args;
-use esbook::counter::Sharded;
+use harness::cli::Args;
+use harness::race::Sharded;
 use esbook::doc::{self, Outcome};
-use esbook::race::{self, Contender, Layout, Race, Strategy};
+use harness::race::{self, Contender, Layout, Race, Strategy};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ const USAGE: &str = "usage: cargo bench --bench contention -- [--clients 1,2,4,8
 
 /// The strategies the benchmark can compare, in the order charts show them: the notebook's
 /// three, and chapter 15's sharded counter (16 shards), the way past a hot document. Anything
-/// that implements `esbook::race::Contender` plugs in here.
+/// that implements `harness::race::Contender` plugs in here.
 fn strategies() -> Vec<Arc<dyn Contender>> {
     let mut list: Vec<Arc<dyn Contender>> = Vec::new();
     for strategy in Strategy::ALL {
@@ -73,7 +73,7 @@ const NOTEBOOK_INDEX: &str = "bench-notebook";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    esbook::run_main(bench()).await
+    harness::run_main(async { bench().await.map(|()| 0) }).await
 }
 
 struct Settings {
@@ -468,6 +468,7 @@ fn readers_line(summary: &Value) -> String {
 fn counter_race(path: &Path, strategy: &str) -> Result<Value> {
     let output = Command::new(path)
         .args(["--strategy", strategy])
+        .env("OCC_RESULTS", "1")
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {}", path.display()))?;
@@ -708,7 +709,7 @@ async fn recorded_increment(
         record("write", at, written["_seq_no"].as_i64().unwrap_or(-1), next);
         return Ok(());
     }
-    let tally = race::until_written(Backoff::default(), || async {
+    let tally = esbook::retry::until_written(Backoff::default(), || async {
         let at = Instant::now();
         let seen = doc::read(client, index, id).await?;
         record("read", at, seen.seq_no, seen.number("counter")?);

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use elasticsearch::params::Refresh;
 use elasticsearch::{Elasticsearch, UpdateParts};
-use esbook::history::{self, History, Outcome};
-use esbook::report::{self, Claims};
+use harness::history::{self, History, Outcome};
+use harness::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use esbook::{doc, indices};
 use serde_json::json;
@@ -45,7 +45,7 @@ const USAGE: &str = "usage: cargo run --example ambiguous_failure (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Scripting, |cluster| async move {
+    harness::run_example(USAGE, Needs::Scripting, |cluster| async move {
         ambiguous_failure(&cluster, INDEX).await
     })
     .await

@@ -31,7 +31,7 @@ use elasticsearch::{BulkIndexOperation, BulkOperation, BulkParts, Elasticsearch}
 use esbook::answer::Answer;
 use esbook::bulk::{self, BulkAnswer};
 use esbook::doc::{self, Outcome, Versioned};
-use esbook::report::{self, Claims};
+use harness::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -47,7 +47,7 @@ const USAGE: &str = "usage: cargo run --example bulk_conflicts (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
         let mut claims = Claims::new();
         for writer in Writer::ALL {
             run_writer(&cluster, INDEX, writer, &mut claims).await?;

@@ -1,183 +1,282 @@
-//! Chapter 6, parts 2 and 3: the lost-update race (the notebook's second and third experiments).
+//! Chapter 6, parts 2 and 3: the lost-update race, the notebook's second and third experiments.
 //!
-//! N clients each increment one counter M times, all at once (5 x 50 by default, as in the
-//! notebook), with one of three strategies:
+//! Five clients increment one counter fifty times each, all at once, in three ways: without OCC
+//! (read, add one, write back), with OCC (the same read, a write on condition that the
+//! `_seq_no` and `_primary_term` it read still hold, and on a 409 a fresh read and another
+//! try), and on the server (a scripted `_update` with `retry_on_conflict`).
 //!
-//! - `none`: GET, add one, index without conditions. Increments are lost, a different number
-//!   every run.
-//! - `occ`: GET with `_seq_no`/`_primary_term`, index with `if_seq_no`/`if_primary_term`; on a 409
-//!   read again and retry, a bounded number of times, with backoff and jitter.
-//! - `server`: a scripted `_update` (`ctx._source.counter += 1`) with `retry_on_conflict`:
-//!   Elasticsearch does the read-modify-write itself and retries on conflict; a 409 that still
-//!   comes back is retried by the client like any other.
+//! Run it: `cargo run --example counter_race`, or one strategy with other numbers, for instance
+//! `cargo run --example counter_race -- --strategy occ --clients 10 --per-client 25` (also
+//! `--max-attempts K`, the client's tries per increment, and `--retry-on-conflict R`, the
+//! server's).
 //!
-//! Run it: `cargo run --example counter_race` (all three strategies), or for instance
-//! `cargo run --example counter_race -- --strategy occ --clients 10 --per-client 20`.
-//! Flags: `--strategy all|none|occ|server`, `--clients N`, `--per-client M`,
-//! `--max-attempts K` (client-side tries per increment), `--retry-on-conflict R` (server).
+//! You should see, for each strategy, where the counter ended against the 250 expected: below
+//! it without OCC (a different number every run), exactly 250 with OCC and on the server.
 //!
-//! The strategies and the clients that run them live in `esbook/src/race.rs`, which the
-//! contention benchmark (`benches/contention.rs`, chapter 16) runs too; this example runs
-//! the race once per strategy and checks what it claims.
-//!
-//! Each strategy ends with a `RESULT {json}` line, with the race's wall time (`elapsed_ms`)
-//! and the CPU time this process spent on it (`client_cpu_ms`). The run exits non-zero if a claim fails:
-//! `none` must lose updates (with more than one client); `occ` and `server` must end with
-//! `final == acknowledged`, and with at least the default `--max-attempts`,
-//! `acknowledged == expected`.
+//! The benchmark of chapter 16 (`benches/contention.rs`) includes this file and races the very
+//! functions below; `harness::race::run` starts the clients and times them.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use esbook::cli::Args;
-use esbook::race::{self, Contender, Race, Strategy};
-use esbook::report::{self, Claims};
-use esbook::{Cluster, Needs};
+use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
+use esbook::retry::{Backoff, Tally, until_written};
+use esbook::{Cluster, Needs, doc};
+use harness::cli::Args;
+use harness::race::{self, Contender, Race, Step};
+use harness::report::{self, Claims};
 use serde_json::json;
 
 const INDEX: &str = "conc_demo";
 
+// ANCHOR: none
+/// The notebook's `read_modify_write_no_occ`: GET, add one, write back
+/// unconditionally.
+async fn increment_without_occ(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+) -> Result<Tally> {
+    let seen = doc::read(client, index, id).await?;
+    let next = seen.number("counter")? + 1;
+    let written = doc::put(client, index, id, json!({ "counter": next })).await?;
+    Ok(Tally::written(&written))
+}
+// ANCHOR_END: none
+
+// ANCHOR: occ
+/// The notebook's `occ_increment`: the same GET, with `_seq_no` and
+/// `_primary_term`, then a write on condition that they still hold. A 409
+/// means another client wrote in between: the whole read-and-write is tried
+/// again, a bounded number of times (`until_written`).
+async fn increment_with_occ(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+    backoff: Backoff,
+) -> Result<Tally> {
+    until_written(backoff, || async {
+        let seen = doc::read(client, index, id).await?;
+        let response = client
+            .index(IndexParts::IndexId(index, id))
+            .if_seq_no(seen.seq_no)
+            .if_primary_term(seen.primary_term)
+            .body(json!({ "counter": seen.number("counter")? + 1 }))
+            .send()
+            .await?;
+        doc::outcome(response).await
+    })
+    .await
+}
+// ANCHOR_END: occ
+
+// ANCHOR: server
+/// The notebook's scripted update: the server reads, runs the script and
+/// writes on condition of what it read, redoing all three up to
+/// `retry_on_conflict` times. A 409 that outlasts those is retried here.
+async fn increment_on_server(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+    retry_on_conflict: u32,
+    backoff: Backoff,
+) -> Result<Tally> {
+    until_written(backoff, || async {
+        let response = client
+            .update(UpdateParts::IndexId(index, id))
+            .retry_on_conflict(i64::from(retry_on_conflict))
+            .body(json!({
+                "script": { "source": "ctx._source.counter += 1", "lang": "painless" }
+            }))
+            .send()
+            .await?;
+        doc::outcome(response).await
+    })
+    .await
+}
+// ANCHOR_END: server
+
+// ANCHOR: strategy
+/// The three ways to increment. `race::run` gives each of its clients one
+/// task, which calls `increment` `per_client` times in a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    None,
+    Occ,
+    Server,
+}
+
+impl Contender for Strategy {
+    fn increment<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+        race: &'a Race,
+    ) -> Step<'a, Tally> {
+        Box::pin(async move {
+            match self {
+                Strategy::None => increment_without_occ(client, index, id).await,
+                Strategy::Occ => {
+                    increment_with_occ(client, index, id, race.backoff).await
+                }
+                Strategy::Server => {
+                    let retries = race.retry_on_conflict;
+                    increment_on_server(client, index, id, retries, race.backoff)
+                        .await
+                }
+            }
+        })
+    }
+    // ANCHOR_END: strategy
+
+    fn name(&self) -> &str {
+        ["none", "occ", "server"][*self as usize]
+    }
+
+    /// Scripts need Painless, which not every Elasticsearch at hand has.
+    fn needs(&self) -> Needs {
+        match self {
+            Strategy::Server => Needs::Scripting,
+            Strategy::None | Strategy::Occ => Needs::Core,
+        }
+    }
+
+    fn loses_increments(&self) -> bool {
+        *self == Strategy::None
+    }
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 3] = [Strategy::None, Strategy::Occ, Strategy::Server];
+}
+
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_main(async {
-        let mut args = Args::from_env(&usage())?;
-        let mut names = vec!["all"];
-        names.extend(Strategy::ALL.iter().map(|s| s.name()));
-        let strategy = args.choice("strategy", "all", &names)?;
-        let race = Race::from_args(&mut args)?;
-        args.finish()?;
-        let strategies: Vec<Strategy> = Strategy::ALL
-            .into_iter()
-            .filter(|s| strategy == "all" || strategy == s.name())
-            .collect();
-
+    harness::run_main(async {
+        let (strategies, race) = flags()?;
         let cluster = Cluster::connect(Needs::Core).await?;
         let mut claims = Claims::new();
         for strategy in strategies {
-            // The cluster at hand may not run scripts; `for_needs` finds one that does.
+            // Scripts need Painless: `for_needs` finds a server that has it.
             let cluster = cluster.for_needs(strategy.needs()).await?;
+            let run = race::run(&cluster, INDEX, Arc::new(strategy), race).await?;
+            let (total, name) = (run.total, strategy.name());
             println!(
-                "\n== strategy {}: {} clients x {} increments on {cluster}",
-                strategy.name(),
+                "\n{name}: {} clients x {} increments on {cluster}\n\
+                 {name}: counter={}, expected={}, acknowledged={}, conflicts={}, failed={} in {:.2}s, client CPU {:.2}s",
                 race.clients,
-                race.per_client
+                race.per_client,
+                run.counted,
+                run.expected,
+                total.acknowledged,
+                total.conflicts,
+                total.failed,
+                run.elapsed.as_secs_f64(),
+                run.cpu.as_secs_f64(),
             );
-            run_race(&cluster, INDEX, strategy, race, &mut claims).await?;
+            report_result(&cluster, strategy, race, &run);
+            check(strategy, race, &run, &mut claims);
         }
         claims.into_result()
     })
     .await
 }
+// ANCHOR_END: main
 
-fn usage() -> String {
-    let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
-    format!(
-        "usage: cargo run --example counter_race -- [--strategy all|{}] {}",
-        names.join("|"),
+/// The strategies and the race that `--strategy`, `--clients`, `--per-client`,
+/// `--max-attempts` and `--retry-on-conflict` ask for: all three, the notebook's 5 x 50, if none.
+fn flags() -> Result<(Vec<Strategy>, Race)> {
+    let usage = format!(
+        "usage: cargo run --example counter_race -- [--strategy all|none|occ|server] {}",
         Race::FLAGS
-    )
+    );
+    let mut args = Args::from_env(&usage)?;
+    let chosen = args.choice("strategy", "all", &["all", "none", "occ", "server"])?;
+    let race = Race::from_args(&mut args)?;
+    args.finish()?;
+    let strategies = Strategy::ALL
+        .into_iter()
+        .filter(|s| chosen == "all" || chosen == s.name())
+        .collect();
+    Ok((strategies, race))
 }
 
-/// Runs one strategy's race on a fresh `index`, prints its `RESULT` line and checks its claims.
-async fn run_race(
-    cluster: &Cluster,
-    index: &str,
-    strategy: Strategy,
-    race: Race,
-    claims: &mut Claims,
-) -> Result<race::Run> {
-    let run = race::run(cluster, index, Arc::new(strategy), race).await?;
-    let (total, expected, final_count) = (run.total, run.expected, run.counted);
-    println!(
-        "{}: counter={final_count}, expected={expected}, acknowledged={}, conflicts={}, failed={} in {:.2}s, client CPU {:.2}s",
-        strategy.name(),
-        total.acknowledged,
-        total.conflicts,
-        total.failed,
-        run.elapsed.as_secs_f64(),
-        run.cpu.as_secs_f64(),
-    );
+/// The machine-readable line of one strategy's run (`OCC_RESULTS=1`): the benchmark, the
+/// container test and the book's tests read it.
+fn report_result(cluster: &Cluster, strategy: Strategy, race: Race, run: &race::Run) {
     let mut result = json!({
         "example": "counter_race",
         "strategy": strategy.name(),
         "clients": race.clients,
         "per_client": race.per_client,
-        "expected": expected,
-        "final": final_count,
-        "acknowledged": total.acknowledged,
-        "conflicts": total.conflicts,
-        "failed": total.failed,
+        "expected": run.expected,
+        "final": run.counted,
+        "acknowledged": run.total.acknowledged,
+        "conflicts": run.total.conflicts,
+        "failed": run.total.failed,
     });
-    match strategy {
-        Strategy::None => {}
-        Strategy::Occ => result["max_attempts"] = json!(race.backoff.max_attempts),
-        Strategy::Server => {
-            result["retry_on_conflict"] = json!(race.retry_on_conflict);
-            result["max_attempts"] = json!(race.backoff.max_attempts);
-        }
+    if strategy == Strategy::Server {
+        result["retry_on_conflict"] = json!(race.retry_on_conflict);
+    }
+    if strategy != Strategy::None {
+        result["max_attempts"] = json!(race.backoff.max_attempts);
     }
     result["client_cpu_ms"] = json!(run.cpu.as_millis() as u64);
     report::result(cluster, run.elapsed, result);
+}
 
-    let defaults = Race::default();
-    match strategy {
-        Strategy::None if race.clients > 1 => {
+/// What the chapter claims of each strategy: `none` loses updates (with more than one client);
+/// `occ` and `server` end with the counter equal to what was acknowledged, and with at least
+/// the default `--max-attempts`, with every increment acknowledged.
+fn check(strategy: Strategy, race: Race, run: &race::Run, claims: &mut Claims) {
+    let (total, expected, counted) = (run.total, run.expected, run.counted);
+    let name = strategy.name();
+    if strategy == Strategy::None && race.clients > 1 {
+        claims.check(
+            total.acknowledged == expected,
+            format!("none: every one of the {expected} writes was acknowledged"),
+        );
+        claims.check(
+            counted < expected,
+            format!("none: updates were lost, the counter ({counted}) is below {expected}"),
+        );
+    } else if strategy == Strategy::None {
+        claims.check(counted == expected, "none: a single client loses nothing");
+    } else {
+        claims.check(
+            counted == total.acknowledged,
+            format!("{name}: the counter ({counted}) equals the acknowledged increments"),
+        );
+        // With fewer tries than the default, giving up is allowed (and counted); losing is not.
+        if race.backoff.max_attempts >= Race::default().backoff.max_attempts {
             claims.check(
                 total.acknowledged == expected,
-                format!(
-                    "none: every one of the {expected} writes was acknowledged"
-                ),
+                format!("{name}: every increment landed, {expected} of {expected}"),
             );
-            claims.check(
-                final_count < expected,
-                format!("none: updates were lost, the counter ({final_count}) is below {expected}"),
+        } else {
+            println!(
+                "{name}: with --max-attempts {} (below the default), {} increments gave up",
+                race.backoff.max_attempts, total.failed
             );
-        }
-        Strategy::None => claims.check(
-            final_count == expected,
-            "none: a single client has nobody to race, so nothing is lost",
-        ),
-        Strategy::Occ | Strategy::Server => {
-            claims.check(
-                final_count == total.acknowledged,
-                format!(
-                    "{}: the counter ({final_count}) equals the acknowledged increments ({})",
-                    strategy.name(),
-                    total.acknowledged
-                ),
-            );
-            // The client's bounded retries are what make every increment land; with fewer
-            // tries than the default, giving up is allowed (and counted), losing is not.
-            if race.backoff.max_attempts >= defaults.backoff.max_attempts {
-                claims.check(
-                    total.acknowledged == expected,
-                    format!(
-                        "{}: every increment landed, {expected} of {expected}",
-                        strategy.name()
-                    ),
-                );
-            } else {
-                println!(
-                    "note: with --max-attempts {} (below the default), {} increments gave up",
-                    race.backoff.max_attempts, total.failed
-                );
-            }
         }
     }
-    Ok(run)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::recorded;
 
-    async fn race(strategy: Strategy, index: &str) -> (Claims, race::Tally) {
+    async fn race(strategy: Strategy, index: &str) -> (Claims, Tally) {
         let cluster = Cluster::connect(strategy.needs()).await.expect("a cluster");
         let mut claims = Claims::new();
-        let run = run_race(&cluster, index, strategy, Race::default(), &mut claims)
+        let run = race::run(&cluster, index, Arc::new(strategy), Race::default())
             .await
             .expect("the race runs");
+        check(strategy, Race::default(), &run, &mut claims);
         (claims, run.total)
     }
 
@@ -196,10 +295,7 @@ mod tests {
         let (claims, tally) = race(Strategy::Occ, "test-race-occ").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(tally.acknowledged, 250);
-        assert!(
-            tally.conflicts > 0,
-            "no conflict at all: the clients did not race"
-        );
+        assert!(tally.conflicts > 0, "no conflict at all: the clients did not race");
     }
 
     /// 5 clients x 50 scripted updates with retry_on_conflict=10: exactly 250.
@@ -208,5 +304,43 @@ mod tests {
         let (claims, tally) = race(Strategy::Server, "test-race-server").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(tally.acknowledged, 250);
+    }
+
+    /// The recorded race says what chapter 6.2 says: without OCC all 250 writes acknowledged
+    /// and the counter below 250; with OCC and on the server exactly 250, and OCC saw conflicts.
+    #[test]
+    fn the_recorded_race_has_the_shape_the_chapter_describes() {
+        let none = recorded::result("counter_race", "strategy", "none");
+        assert_eq!((none["clients"].as_u64(), none["per_client"].as_u64()), (Some(5), Some(50)));
+        assert!(none["final"].as_u64().unwrap() < 250, "without OCC the counter ends below 250");
+        assert_eq!(none["acknowledged"], 250);
+        for strategy in ["occ", "server"] {
+            let run = recorded::result("counter_race", "strategy", strategy);
+            assert_eq!(run["final"], 250, "{strategy}");
+            assert_eq!(run["acknowledged"], 250, "{strategy}");
+            assert_eq!(run["failed"], 0, "{strategy}");
+        }
+        let occ = recorded::result("counter_race", "strategy", "occ");
+        assert!(occ["conflicts"].as_u64().unwrap() > 0, "the OCC run saw no conflict");
+        let output = recorded::output("counter_race");
+        assert!(!output.contains("RESULT") && !output.contains("claim holds"), "{output}");
+    }
+
+    /// With both retries off, every increment is either acknowledged or reported as given up,
+    /// and the numbers chapter 6.3 quotes are the recorded run's.
+    #[test]
+    fn without_retries_the_server_reports_every_conflict() {
+        let name = "counter_race_strategy_server_retryonconflict_0_maxattempts_1";
+        let run = recorded::result(name, "strategy", "server");
+        assert_eq!(run["retry_on_conflict"], 0);
+        assert_eq!(run["max_attempts"], 1);
+        assert_eq!(run["final"], run["acknowledged"]);
+        let (acknowledged, failed) = (run["acknowledged"].as_u64(), run["failed"].as_u64());
+        assert_eq!(acknowledged.unwrap() + failed.unwrap(), 250, "acknowledged or given up");
+        assert!(failed.unwrap() > 0, "without retries some conflicts reach the client");
+        let chapter = recorded::chapter("ch06-03-scripted-update.md");
+        let quoted = |pattern| recorded::quoted(&chapter, pattern);
+        assert_eq!(quoted(r"(\d+) of the 250 updates came back as 409"), failed.unwrap().to_string());
+        assert_eq!(quoted(r"the counter ends at (\d+)"), run["final"].to_string());
     }
 }

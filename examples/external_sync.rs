@@ -38,9 +38,9 @@ use elasticsearch::params::VersionType;
 use elasticsearch::{BulkOperation, Elasticsearch, IndexParts};
 use esbook::answer::Answer;
 use esbook::bulk;
-use esbook::cli::Args;
+use harness::cli::Args;
 use esbook::doc::{self, Outcome};
-use esbook::report::{self, Claims};
+use harness::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
 
@@ -60,7 +60,7 @@ fn usage() -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_main(async {
+    harness::run_main(async {
         let mut args = Args::from_env(&usage())?;
         let mut names = vec!["all"];
         names.extend(Mode::ALL.map(Mode::name));

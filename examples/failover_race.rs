@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use elasticsearch::params::WaitForStatus;
 use elasticsearch::{Elasticsearch, GetParts, IndexParts};
-use esbook::cli::Args;
+use harness::cli::Args;
 use esbook::doc::{self, Versioned};
-use esbook::history::{self, History, Outcome};
-use esbook::nodes::{self, Failover, Nodes};
-use esbook::report::{self, Claims};
+use harness::history::{self, History, Outcome};
+use harness::nodes::{self, Failover, Nodes};
+use harness::report::{self, Claims};
 use esbook::retry::Backoff;
 use serde_json::{Value, json};
 
@@ -81,7 +81,7 @@ const USAGE: &str = "usage: cargo run --example failover_race -- [--runs R] [--c
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_main(async {
+    harness::run_main(async {
         let mut args = Args::from_env(USAGE)?;
         let defaults = Race::default();
         let runs: u32 = args.number("runs", 1, 1..=100)?;

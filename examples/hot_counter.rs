@@ -30,11 +30,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use elasticsearch::indices::IndicesPutMappingParts;
 use elasticsearch::{CreateParts, Elasticsearch};
-use esbook::cli::Args;
+use harness::cli::Args;
 use esbook::counter::ShardedCounter;
 use esbook::doc::{self, Outcome};
 use esbook::indices;
-use esbook::report::{self, Claims};
+use harness::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::json;
@@ -105,7 +105,7 @@ fn usage() -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_main(async {
+    harness::run_main(async {
         let mut args = Args::from_env(&usage())?;
         let mut names = vec!["all"];
         names.extend(Design::ALL.map(Design::name));

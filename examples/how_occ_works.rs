@@ -31,7 +31,7 @@ use elasticsearch::{Elasticsearch, IndexParts, SearchParts, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc;
 use esbook::indices;
-use esbook::report::{self, Claims};
+use harness::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::json;
 
@@ -41,7 +41,7 @@ const USAGE: &str = "usage: cargo run --example how_occ_works (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
         how_occ_works(&cluster, INDEX).await
     })
     .await

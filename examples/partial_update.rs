@@ -30,7 +30,7 @@ use elasticsearch::{CreateParts, DeleteParts, Elasticsearch, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Versioned};
 use esbook::indices;
-use esbook::report::{self, Claims};
+use harness::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
 
@@ -43,7 +43,7 @@ const USAGE: &str = "usage: cargo run --example partial_update (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
         let scripting = cluster.for_needs(Needs::Scripting).await?;
         partial_update(&cluster, &scripting, INDEX).await
     })

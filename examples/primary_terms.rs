@@ -24,10 +24,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use elasticsearch::params::WaitForStatus;
 use elasticsearch::{Elasticsearch, GetParts, IndexParts};
-use esbook::cli::Args;
+use harness::cli::Args;
 use esbook::doc;
-use esbook::nodes::{self, Nodes};
-use esbook::report::{self, Claims};
+use harness::nodes::{self, Nodes};
+use harness::report::{self, Claims};
 use serde_json::{Value, json};
 
 const INDEX: &str = "bank";
@@ -39,7 +39,7 @@ const USAGE: &str = "usage: cargo run --example primary_terms (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_main(async {
+    harness::run_main(async {
         Args::from_env(USAGE)?.finish()?;
         let cluster = Nodes::connect(3).await?;
         primary_terms(&cluster, INDEX).await?.into_result()

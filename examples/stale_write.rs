@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::Result;
 use elasticsearch::IndexParts;
 use esbook::doc::{self, Outcome};
-use esbook::report::{self, Claims};
+use harness::report::{self, Claims};
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
 
@@ -28,7 +28,7 @@ const USAGE: &str = "usage: cargo run --example stale_write (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
         stale_write(&cluster, INDEX).await
     })
     .await

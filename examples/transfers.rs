@@ -28,8 +28,8 @@ use elasticsearch::{
     CreateParts, Elasticsearch, IndexParts, SearchParts, UpdateParts,
 };
 use esbook::doc::{self, Outcome};
-use esbook::race::until_written;
-use esbook::report::{self, Claims};
+use esbook::retry::until_written;
+use harness::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs, indices};
 use serde_json::json;
@@ -42,7 +42,7 @@ const USAGE: &str = "usage: cargo run --example transfers (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Core, |cluster| async move {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
         transfers(&cluster, "").await
     })
     .await

@@ -44,8 +44,8 @@ use elasticsearch::{
 use esbook::bulk;
 use esbook::doc;
 use esbook::indices;
-use esbook::race::until_written;
-use esbook::report::{self, Claims};
+use esbook::retry::until_written;
+use harness::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -64,7 +64,7 @@ const USAGE: &str = "usage: cargo run --example update_by_query (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_example(USAGE, Needs::Scripting, |cluster| async move {
+    harness::run_example(USAGE, Needs::Scripting, |cluster| async move {
         let mut claims = Claims::new();
         abort_by_default(&cluster, INDEX, &mut claims).await?;
         proceed(&cluster, &format!("{INDEX}-proceed"), &mut claims).await?;

@@ -41,10 +41,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use elasticsearch::nodes::NodesStatsParts;
 use elasticsearch::{CreateParts, Elasticsearch, IndexParts, UpdateParts};
-use esbook::cli::Args;
+use harness::cli::Args;
 use esbook::doc;
-use esbook::race::{self, Contender, DOC_ID, Race, Step, Tally, until_written};
-use esbook::report::{self, Claims};
+use esbook::retry::{Tally, until_written};
+use harness::race::{self, Contender, DOC_ID, Race, Step};
+use harness::report::{self, Claims};
 use esbook::retry::Backoff;
 use esbook::{Cluster, Needs};
 use serde_json::{Value, json};
@@ -142,7 +143,7 @@ impl Contender for UpsertStrategy {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    esbook::run_main(async {
+    harness::run_main(async {
         let mut args = Args::from_env(&usage())?;
         let chosen = args.choice("strategy", "all", &choices())?;
         let race = Race::from_args(&mut args)?;

@@ -181,23 +181,11 @@ impl Cluster {
     /// probe names indices that should not exist, and even if some did, its query (no ids)
     /// matches no document, so it changes nothing on a reader's cluster.
     pub async fn has_update_by_query(&self) -> Result<bool> {
-        let response = self
-            .client
-            .send(
-                elasticsearch::http::Method::Post,
-                "/occ-book-probe-none-*/_update_by_query",
-                elasticsearch::http::headers::HeaderMap::new(),
-                Option::<&()>::None,
-                Some(elasticsearch::http::request::JsonBody::new(
-                    serde_json::json!({ "query": { "ids": { "values": [] } } }),
-                )),
-                None,
-            )
-            .await
-            .with_context(|| {
-                format!("asking {} to run an update-by-query", self.url)
-            })?;
-        Ok(response.status_code().is_success())
+        let body = serde_json::json!({ "query": { "ids": { "values": [] } } });
+        let answer = self
+            .probe("/occ-book-probe-none-*/_update_by_query", body)
+            .await?;
+        Ok(answer.is_some())
     }
 
     /// Whether the cluster runs Painless scripts: asks it to execute `1 + 1`.
@@ -205,33 +193,40 @@ impl Cluster {
     /// Asking is more reliable than reading the module list: an embedded build lists Painless
     /// as a plugin class, a full distribution as the module `lang-painless`.
     pub async fn has_scripting(&self) -> Result<bool> {
-        // The typed call for this API is behind the crate's experimental feature; send it raw.
+        let body = serde_json::json!({ "script": { "source": "1 + 1" } });
+        let answer = self.probe("/_scripts/painless/_execute", body).await?;
+        Ok(answer.is_some_and(|answer| answer["result"] == "2"))
+    }
+
+    /// POSTs `body` to `path` (sent raw: the typed call for script execution is behind the
+    /// client's experimental feature); the answer if it was a success.
+    async fn probe(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<Option<serde_json::Value>> {
+        use elasticsearch::http::{Method, headers::HeaderMap, request::JsonBody};
         let response = self
             .client
             .send(
-                elasticsearch::http::Method::Post,
-                "/_scripts/painless/_execute",
-                elasticsearch::http::headers::HeaderMap::new(),
+                Method::Post,
+                path,
+                HeaderMap::new(),
                 Option::<&()>::None,
-                Some(elasticsearch::http::request::JsonBody::new(
-                    serde_json::json!({ "script": { "source": "1 + 1" } }),
-                )),
+                Some(JsonBody::new(body)),
                 None,
             )
             .await
-            .with_context(|| {
-                format!("asking {} to run a Painless script", self.url)
-            })?;
+            .with_context(|| format!("asking {} for {path}", self.url))?;
         if !response.status_code().is_success() {
-            return Ok(false);
+            return Ok(None);
         }
-        let body: serde_json::Value = response.json().await?;
-        Ok(body["result"] == "2")
+        Ok(Some(response.json().await?))
     }
 
-    /// A cluster talking to one node of a multi-node cluster ([`crate::nodes::Nodes`] keeps
-    /// what must stay alive).
-    pub(crate) fn from_parts(
+    /// A cluster talking to one node of a multi-node cluster (the harness's `nodes::Nodes`
+    /// keeps what must stay alive).
+    pub fn from_parts(
         client: Elasticsearch,
         url: String,
         source: Source,
@@ -270,7 +265,7 @@ impl Cluster {
 }
 
 /// `OCC_CLUSTER`, if set: which path to use instead of choosing.
-pub(crate) fn forced_path() -> Result<Option<Source>> {
+pub fn forced_path() -> Result<Option<Source>> {
     match std::env::var("OCC_CLUSTER").as_deref() {
         Err(_) | Ok("") | Ok("auto") => Ok(None),
         Ok("url") => Ok(Some(Source::Url)),

@@ -15,11 +15,9 @@ use anyhow::{Result, anyhow};
 use elasticsearch::{Elasticsearch, IndexParts};
 use serde_json::json;
 
-use crate::Needs;
 use crate::bulk;
 use crate::doc;
-use crate::race::{Contender, Race, Step, Tally, until_written};
-use crate::retry::Backoff;
+use crate::retry::{Backoff, Tally, until_written};
 
 /// A counter made of `shards` documents `<name>-0` .. `<name>-<shards-1>` in `index`, each
 /// `{"count": n}`; the counter's value is their sum.
@@ -135,85 +133,4 @@ impl ShardedCounter {
         seen.values().map(|doc| doc.number("count")).sum()
     }
     // ANCHOR_END: total
-}
-
-/// The sharded counter as a strategy of chapter 6's race, so that the contention benchmark
-/// runs it beside the single hot document (`occ`): each race document becomes a counter of
-/// `shards` documents, incremented by [`ShardedCounter::increment`] and read by
-/// [`ShardedCounter::total`].
-///
-/// ```
-/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-/// # async fn main() -> anyhow::Result<()> {
-/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
-/// use std::sync::Arc;
-/// use esbook::counter::Sharded;
-/// use esbook::race::{self, Race};
-///
-/// let race = Race { clients: 4, per_client: 10, ..Race::default() };
-/// let run = race::run(&cluster, "counter-sharded", Arc::new(Sharded { shards: 8 }), race)
-///     .await?;
-/// assert_eq!((run.counted, run.lost(), run.total.failed), (40, 0, 0));
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Sharded {
-    pub shards: u32,
-}
-
-impl Contender for Sharded {
-    fn name(&self) -> &str {
-        "sharded"
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Core
-    }
-
-    fn prepare<'a>(
-        &'a self,
-        client: &'a Elasticsearch,
-        index: &'a str,
-        ids: &'a [String],
-    ) -> Step<'a, ()> {
-        Box::pin(async move {
-            doc::fresh_index(client, index).await?;
-            let mut distinct = ids.to_vec();
-            distinct.dedup();
-            for id in &distinct {
-                ShardedCounter::new(index, id, self.shards)
-                    .create(client)
-                    .await?;
-            }
-            Ok(())
-        })
-    }
-
-    fn increment<'a>(
-        &'a self,
-        client: &'a Elasticsearch,
-        index: &'a str,
-        id: &'a str,
-        race: &'a Race,
-    ) -> Step<'a, Tally> {
-        Box::pin(async move {
-            ShardedCounter::new(index, id, self.shards)
-                .increment(client, race.backoff)
-                .await
-        })
-    }
-
-    fn count<'a>(
-        &'a self,
-        client: &'a Elasticsearch,
-        index: &'a str,
-        id: &'a str,
-    ) -> Step<'a, u64> {
-        Box::pin(async move {
-            let total = ShardedCounter::new(index, id, self.shards)
-                .total(client)
-                .await?;
-            Ok(u64::try_from(total)?)
-        })
-    }
 }

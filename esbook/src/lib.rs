@@ -2,7 +2,10 @@
 //!
 //! Every example in `examples/` is one chapter's experiment. This crate holds only what the
 //! examples share, so that each example reads like its chapter and nothing else: connecting,
-//! the few document operations every chapter performs, a retry policy, flags, and reporting.
+//! the few document operations every chapter performs, and a bounded retry. What the examples
+//! use only to check and report on themselves, and Part III's fault injection, are the
+//! `harness` crate's.
+//!
 //! Getting an Elasticsearch running (downloading it, finding Java, starting nodes and
 //! containers) is the `provision` crate's job; [`Cluster::connect`] calls it when no cluster is
 //! given.
@@ -24,36 +27,19 @@
 //!   item (an HTTP 200 can hold 409s).
 //! - [`counter`]: a counter sharded over N documents, so that concurrent increments rarely
 //!   collide.
-//! - [`retry`]: a bounded retry policy with exponential backoff and full jitter.
-//! - [`race`]: chapter 6's race of many clients on one counter, its strategies, what a run of
-//!   it costs (shared by `counter_race`, `upsert_race` and the contention benchmark), and
+//! - [`retry`]: a bounded retry policy with exponential backoff and full jitter, and
 //!   `until_written`, chapter 6's bounded retry loop, which later chapters' clients reuse.
-//! - [`nodes`]: Part III's cluster of several nodes, a client per node, and the node failures
-//!   the failover chapters inject.
-//! - [`history`]: Part III's record of writes whose outcome may be unknown (a timeout is not
-//!   "not applied"), and the checks that hold a counter to it.
-//! - [`cli`]: the examples' flags, with one-line errors.
-//! - [`report`]: the `RESULT {json}` lines and the claims each example checks.
-//! - [`run`]: an example's `main`: one line on error, a non-zero exit when a claim failed.
 //!
 //! A real service would make different trade-offs in places (connection pools, TLS set-up,
 //! retries tuned to its own latency); each module says where.
 
 pub mod answer;
 pub mod bulk;
-pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod counter;
 pub mod doc;
-pub mod history;
 pub mod indices;
-pub mod nodes;
-pub mod race;
-pub mod report;
 pub mod retry;
-pub mod run;
 
 pub use cluster::{Cluster, Needs, Source};
-pub use report::Claims;
-pub use run::{run_example, run_main};

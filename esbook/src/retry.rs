@@ -6,7 +6,13 @@
 //! A real service would tune these numbers to its own latency and give up with an error its
 //! caller can act on.
 
+use std::future::Future;
 use std::time::Duration;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use crate::doc::Outcome;
 
 /// How many times to try and how long to wait between tries.
 ///
@@ -55,6 +61,136 @@ impl Backoff {
         ceiling.mul_f64(fastrand::f64())
     }
 }
+
+/// What one client saw while doing its increments.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Increments Elasticsearch acknowledged (a 2xx for the write that carried them).
+    pub acknowledged: u64,
+    /// Of those, the writes the server answered `"result": "created"`: the counter did not
+    /// exist before them. Chapter 6's counter exists before the race; chapter 10's does not.
+    pub created: u64,
+    /// Writes of a brand-new counter, made because the client's read found none (chapter 10).
+    /// More of them than `created` means that some "creations" replaced a counter.
+    pub written_as_new: u64,
+    /// Writes that came back as a 409 version conflict: at once (`occ`), or after the server's
+    /// own `retry_on_conflict` retries ran out (`server`). Each was retried by the client.
+    pub conflicts: u64,
+    /// Of those, the ones that said "document already exists": two creations collided.
+    pub create_conflicts: u64,
+    /// Increments given up on after the retry bound.
+    pub failed: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.acknowledged += other.acknowledged;
+        self.created += other.created;
+        self.written_as_new += other.written_as_new;
+        self.conflicts += other.conflicts;
+        self.create_conflicts += other.create_conflicts;
+        self.failed += other.failed;
+    }
+}
+
+impl Tally {
+    /// One acknowledged write, from its answer (`created` if it made the document).
+    ///
+    /// ```
+    /// use esbook::retry::Tally;
+    /// use serde_json::json;
+    ///
+    /// let tally = Tally::written(&json!({ "result": "created", "_seq_no": 0 }));
+    /// assert_eq!((tally.acknowledged, tally.created), (1, 1));
+    /// assert_eq!(Tally::written(&json!({ "result": "updated" })).created, 0);
+    /// ```
+    pub fn written(answer: &Value) -> Tally {
+        Tally {
+            acknowledged: 1,
+            created: u64::from(answer["result"] == "created"),
+            ..Tally::default()
+        }
+    }
+
+    /// One version conflict, from its `error` (a creation collision if the document already
+    /// existed).
+    ///
+    /// ```
+    /// use esbook::retry::Tally;
+    /// use serde_json::json;
+    ///
+    /// let error = json!({ "type": "version_conflict_engine_exception",
+    ///     "reason": "[1]: version conflict, document already exists (current version [1])" });
+    /// assert_eq!(Tally::conflict(&error).create_conflicts, 1);
+    /// ```
+    pub fn conflict(error: &Value) -> Tally {
+        let reason = error["reason"].as_str().unwrap_or_default();
+        Tally {
+            conflicts: 1,
+            create_conflicts: u64::from(reason.contains("document already exists")),
+            ..Tally::default()
+        }
+    }
+}
+
+// ANCHOR: retry
+/// Runs `attempt` until it is written; after each version conflict waits a
+/// little (backoff with jitter) and tries again, `backoff.max_attempts` times
+/// at most. Counts what happened.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// # let client = &cluster.client;
+/// # use elasticsearch::IndexParts;
+/// # use esbook::{doc, retry::{Backoff, until_written}};
+/// # use serde_json::json;
+/// doc::fresh_index(client, "retry-until").await?;
+/// doc::put(client, "retry-until", "1", json!({ "counter": 0 })).await?;
+/// let seen = doc::read(client, "retry-until", "1").await?;
+/// doc::put(client, "retry-until", "1", json!({ "counter": 5 })).await?; // someone else
+///
+/// // An attempt that reuses its stale read conflicts every time: the loop gives up.
+/// let backoff = Backoff { max_attempts: 3, ..Backoff::default() };
+/// let tally = until_written(backoff, || async {
+///     let response = client
+///         .index(IndexParts::IndexId("retry-until", "1"))
+///         .if_seq_no(seen.seq_no)
+///         .if_primary_term(seen.primary_term)
+///         .body(json!({ "counter": seen.number("counter")? + 1 }))
+///         .send()
+///         .await?;
+///     doc::outcome(response).await
+/// })
+/// .await?;
+/// assert_eq!((tally.acknowledged, tally.conflicts, tally.failed), (0, 3, 1));
+/// # Ok(()) }
+/// ```
+pub async fn until_written<F, Fut>(
+    backoff: Backoff,
+    mut attempt: F,
+) -> Result<Tally>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let mut tally = Tally::default();
+    for tried in 1..=backoff.max_attempts {
+        match attempt().await? {
+            Outcome::Written(answer) => {
+                tally += Tally::written(&answer);
+                return Ok(tally);
+            }
+            Outcome::Conflict(error) => {
+                tally += Tally::conflict(&error);
+                tokio::time::sleep(backoff.delay(tried)).await;
+            }
+        }
+    }
+    tally.failed = 1;
+    Ok(tally)
+}
+// ANCHOR_END: retry
 
 #[cfg(test)]
 mod tests {

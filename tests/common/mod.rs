@@ -40,9 +40,10 @@ impl Run {
     }
 }
 
-/// Runs example `name` with `args`. Of the variables that choose a cluster, only those in `env`
-/// are set (`ELASTICSEARCH_URL`, `OCC_CLUSTER` and `ELASTICSEARCH_CA_CERT` are otherwise
-/// removed); a run still going after `limit` is killed and the test fails as a hang.
+/// Runs example `name` with `args`, with its `RESULT` lines (`OCC_RESULTS=1`). Of the variables
+/// that choose a cluster, only those in `env` are set (`ELASTICSEARCH_URL`, `OCC_CLUSTER` and
+/// `ELASTICSEARCH_CA_CERT` are otherwise removed); a run still going after `limit` is killed and
+/// the test fails as a hang.
 pub fn run(
     name: &str,
     args: &[&str],
@@ -58,6 +59,7 @@ pub fn run(
     for var in ["ELASTICSEARCH_URL", "OCC_CLUSTER", "ELASTICSEARCH_CA_CERT"] {
         command.env_remove(var);
     }
+    command.env("OCC_RESULTS", "1");
     command.envs(env.iter().copied());
     let started = Instant::now();
     let mut child = command.spawn().expect("the example starts");

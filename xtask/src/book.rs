@@ -7,6 +7,12 @@
 //! running those commands, in that order; recording is saving what they print, normalised, back
 //! into the file the command came from. A new output starts as a file holding just its `$ `
 //! line: `cargo xtask record src/outputs/NAME.txt` fills it in.
+//!
+//! The examples run with `OCC_RESULTS=1`, so each also prints its machine-readable
+//! `RESULT {json}` lines, which this shows with the rest. Recording keeps them out of what the
+//! book shows: they go to `src/runs/NAME.jsonl` (one JSON object a line), which the book's tests
+//! read, and the table of every result that chapters 1 and 8 show, `src/runs/table.md`, is
+//! made from them.
 
 use std::fs;
 use std::io::Write;
@@ -16,8 +22,8 @@ use std::process::Stdio;
 use anyhow::{Context, Result, bail};
 use regex::Regex;
 
-/// The command of the output that collects every result line of a run.
-const SUMMARY_COMMAND: &str = "scripts/run-examples.sh | grep RESULT";
+/// Where the `RESULT` lines of each recorded output go, and the table made of them.
+pub const RUNS: &str = "src/runs";
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,21 +39,24 @@ pub struct Output {
 }
 
 impl Output {
-    /// `cargo run --example NAME -- ARGS` as words, or `None` for the summary.
-    pub fn example_command(&self) -> Result<Option<Vec<String>>> {
-        if self.command == SUMMARY_COMMAND {
-            return Ok(None);
-        }
+    /// `cargo run --example NAME -- ARGS` as words.
+    pub fn example_command(&self) -> Result<Vec<String>> {
         let words: Vec<String> =
             self.command.split_whitespace().map(String::from).collect();
         if words.len() < 4 || words[..3] != ["cargo", "run", "--example"] {
             bail!(
-                "{}: its first line must be `$ cargo run --example NAME [-- ARGS]` or `$ {SUMMARY_COMMAND}`, not `$ {}`",
+                "{}: its first line must be `$ cargo run --example NAME [-- ARGS]`, not `$ {}`",
                 self.path.display(),
                 self.command
             );
         }
-        Ok(Some(words))
+        Ok(words)
+    }
+
+    /// `src/runs/NAME.jsonl`: the `RESULT` lines of this output's recorded run.
+    pub fn runs_path(&self) -> PathBuf {
+        let stem = self.path.file_stem().unwrap_or_default().to_string_lossy();
+        root().join(RUNS).join(format!("{stem}.jsonl"))
     }
 }
 
@@ -102,21 +111,17 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
         selected.is_empty()
             || selected.iter().any(|name| root().join(name) == output.path)
     };
-    let status = crate::cargo()
-        .args(["build", "--quiet", "--examples"])
-        .current_dir(root())
-        .status()
-        .context("running cargo build --examples")?;
-    if !status.success() {
-        bail!("cargo build --examples failed");
+    // Only the examples to run are built, so that one being edited does not stop the others.
+    let mut build = crate::cargo();
+    build.args(["build", "--quiet"]).current_dir(root());
+    for output in outputs.iter().filter(|o| chosen(o)) {
+        build.args(["--example", &output.example_command()?[3]]);
     }
-    let mut results: Vec<String> = Vec::new();
-    let mut summary: Option<&Output> = None;
+    if !build.status().context("running cargo build")?.success() {
+        bail!("cargo build of the examples failed");
+    }
     for output in &outputs {
-        let Some(words) = output.example_command()? else {
-            summary = Some(output);
-            continue;
-        };
+        let words = output.example_command()?;
         if !chosen(output) {
             continue;
         }
@@ -124,26 +129,26 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
         let stdout = run_command(&words).with_context(|| {
             format!("`{}` (for {})", output.command, output.path.display())
         })?;
-        results.extend(
-            stdout
-                .lines()
-                .filter(|l| l.starts_with("RESULT "))
-                .map(normalise),
-        );
         if record {
-            let text = format!("$ {}\n{}", output.command, normalise_all(&stdout));
-            fs::write(&output.path, text)?;
+            let (results, shown): (Vec<&str>, Vec<&str>) =
+                stdout.lines().partition(|l| l.starts_with("RESULT "));
+            if results.is_empty() {
+                bail!("`{}` printed no RESULT line", output.command);
+            }
+            let shown: String = shown.iter().map(|l| normalise(l) + "\n").collect();
+            fs::write(&output.path, format!("$ {}\n{shown}", output.command))?;
+            let runs: String = results
+                .iter()
+                .map(|l| normalise(&l["RESULT ".len()..]) + "\n")
+                .collect();
+            fs::create_dir_all(root().join(RUNS))?;
+            fs::write(output.runs_path(), runs)?;
         }
     }
-    if let (true, true, Some(summary)) = (record, selected.is_empty(), summary) {
-        let mut text = format!("$ {SUMMARY_COMMAND}\n");
-        for line in &results {
-            text.push_str(line);
-            text.push('\n');
-        }
-        fs::write(&summary.path, text)?;
+    if record {
+        fs::write(root().join(RUNS).join("table.md"), results_table(&outputs)?)?;
     }
-    println!("\nAll examples ran and every claim held.");
+    println!("\nAll examples ran and every check held.");
     Ok(())
 }
 
@@ -151,6 +156,7 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
 /// Progress goes to stderr, which is shown but not recorded.
 fn run_command(words: &[String]) -> Result<String> {
     let mut child = crate::cargo()
+        .env("OCC_RESULTS", "1")
         .arg("run")
         .arg("--quiet")
         .args(&words[2..])
@@ -175,6 +181,51 @@ fn run_command(words: &[String]) -> Result<String> {
     Ok(String::from_utf8_lossy(&seen).into_owned())
 }
 
+/// The table of every recorded result, in book order, as chapters 1 and 8 show it: for each
+/// result, its example and variant, what a correct outcome would be (`expected`) against what
+/// the run ended with (`final`) where it counts something, the conflicts it saw, and the server.
+pub fn results_table(outputs: &[Output]) -> Result<String> {
+    let mut table = String::from(
+        "| example | run | expected | ended at | conflicts | server |\n\
+         | --- | --- | --: | --: | --: | --- |\n",
+    );
+    for output in outputs {
+        let path = output.runs_path();
+        let text = fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        for line in text.lines() {
+            let result: serde_json::Value = serde_json::from_str(line)
+                .with_context(|| format!("{}: not JSON: {line}", path.display()))?;
+            let cell = |key: &str| match &result[key] {
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let variant = ["strategy", "mode", "part", "design", "writer", "pattern"]
+                .iter()
+                .map(|key| cell(key))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default();
+            let args = output.command.split_once(" -- ").map(|(_, a)| a);
+            let run = match args {
+                Some(args) if variant.is_empty() => format!("`{args}`"),
+                Some(args) => format!("{variant} (`{args}`)"),
+                None => variant,
+            };
+            table.push_str(&format!(
+                "| `{}` | {run} | {} | {} | {} | {} ({}) |\n",
+                cell("example"),
+                cell("expected"),
+                cell("final"),
+                cell("conflicts"),
+                cell("server_version"),
+                cell("cluster"),
+            ));
+        }
+    }
+    Ok(table)
+}
+
 /// Replaces what changes from run to run and says nothing (index UUIDs, ports, elapsed times)
 /// with a placeholder. What the run found (counters, conflicts, versions) is kept as it came.
 fn normalise(line: &str) -> String {
@@ -195,10 +246,6 @@ fn normalise(line: &str) -> String {
         line = pattern.replace_all(&line, replacement).into_owned();
     }
     line
-}
-
-fn normalise_all(text: &str) -> String {
-    text.lines().map(|l| normalise(l) + "\n").collect()
 }
 
 #[cfg(test)]

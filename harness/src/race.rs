@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use esbook::counter::ShardedCounter;
+use esbook::doc;
+use esbook::retry::{Backoff, Tally, until_written};
+use esbook::{Cluster, Needs};
 
 use crate::cli::Args;
-use crate::doc::{self, Outcome};
-use crate::retry::Backoff;
-use crate::{Cluster, Needs};
 
 /// The document every client of a contended race increments.
 pub const DOC_ID: &str = "1";
@@ -32,7 +34,7 @@ pub const DOC_ID: &str = "1";
 /// The race's settings; the defaults are the notebook's.
 ///
 /// ```
-/// let race = esbook::race::Race::default();
+/// let race = harness::race::Race::default();
 /// assert_eq!((race.clients, race.per_client, race.retry_on_conflict), (5, 50, 10));
 /// assert_eq!(race.expected(), 250);
 /// ```
@@ -69,7 +71,7 @@ impl Race {
     /// increment) and `--retry-on-conflict` (the server's) ask for; the notebook's where absent.
     ///
     /// ```
-    /// use esbook::{cli::Args, race::Race};
+    /// use harness::{cli::Args, race::Race};
     ///
     /// let given = ["--clients", "10", "--max-attempts=1"].map(String::from);
     /// let mut args = Args::parse(given)?;
@@ -124,7 +126,7 @@ impl Layout {
     /// The documents of a race with `clients` clients, each client's in turn.
     ///
     /// ```
-    /// use esbook::race::Layout;
+    /// use harness::race::Layout;
     /// assert_eq!(Layout::Shared.ids(3), ["1", "1", "1"]);
     /// assert_eq!(Layout::PerClient.ids(3), ["c0", "c1", "c2"]);
     /// ```
@@ -135,77 +137,6 @@ impl Layout {
                 Layout::PerClient => format!("c{i}"),
             })
             .collect()
-    }
-}
-
-/// What one client saw while doing its increments.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Tally {
-    /// Increments Elasticsearch acknowledged (a 2xx for the write that carried them).
-    pub acknowledged: u64,
-    /// Of those, the writes the server answered `"result": "created"`: the counter did not
-    /// exist before them. Chapter 6's counter exists before the race; chapter 10's does not.
-    pub created: u64,
-    /// Writes of a brand-new counter, made because the client's read found none (chapter 10).
-    /// More of them than `created` means that some "creations" replaced a counter.
-    pub written_as_new: u64,
-    /// Writes that came back as a 409 version conflict: at once (`occ`), or after the server's
-    /// own `retry_on_conflict` retries ran out (`server`). Each was retried by the client.
-    pub conflicts: u64,
-    /// Of those, the ones that said "document already exists": two creations collided.
-    pub create_conflicts: u64,
-    /// Increments given up on after the retry bound.
-    pub failed: u64,
-}
-
-impl std::ops::AddAssign for Tally {
-    fn add_assign(&mut self, other: Tally) {
-        self.acknowledged += other.acknowledged;
-        self.created += other.created;
-        self.written_as_new += other.written_as_new;
-        self.conflicts += other.conflicts;
-        self.create_conflicts += other.create_conflicts;
-        self.failed += other.failed;
-    }
-}
-
-impl Tally {
-    /// One acknowledged write, from its answer (`created` if it made the document).
-    ///
-    /// ```
-    /// use esbook::race::Tally;
-    /// use serde_json::json;
-    ///
-    /// let tally = Tally::written(&json!({ "result": "created", "_seq_no": 0 }));
-    /// assert_eq!((tally.acknowledged, tally.created), (1, 1));
-    /// assert_eq!(Tally::written(&json!({ "result": "updated" })).created, 0);
-    /// ```
-    pub fn written(answer: &Value) -> Tally {
-        Tally {
-            acknowledged: 1,
-            created: u64::from(answer["result"] == "created"),
-            ..Tally::default()
-        }
-    }
-
-    /// One version conflict, from its `error` (a creation collision if the document already
-    /// existed).
-    ///
-    /// ```
-    /// use esbook::race::Tally;
-    /// use serde_json::json;
-    ///
-    /// let error = json!({ "type": "version_conflict_engine_exception",
-    ///     "reason": "[1]: version conflict, document already exists (current version [1])" });
-    /// assert_eq!(Tally::conflict(&error).create_conflicts, 1);
-    /// ```
-    pub fn conflict(error: &Value) -> Tally {
-        let reason = error["reason"].as_str().unwrap_or_default();
-        Tally {
-            conflicts: 1,
-            create_conflicts: u64::from(reason.contains("document already exists")),
-            ..Tally::default()
-        }
     }
 }
 
@@ -226,7 +157,8 @@ pub type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 /// use std::sync::Arc;
 /// use elasticsearch::Elasticsearch;
 /// use esbook::Needs;
-/// use esbook::race::{self, Contender, Race, Step, Strategy, Tally};
+/// use esbook::retry::Tally;
+/// use harness::race::{self, Contender, Race, Step, Strategy};
 ///
 /// /// Chapter 6's OCC client, under a name of its own.
 /// struct Careful;
@@ -303,7 +235,7 @@ pub trait Contender: Send + Sync {
 /// The notebook's three strategies.
 ///
 /// ```
-/// use esbook::race::{Contender, Strategy};
+/// use harness::race::{Contender, Strategy};
 /// use esbook::Needs;
 ///
 /// let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
@@ -404,7 +336,7 @@ impl Run {
 /// # async fn main() -> anyhow::Result<()> {
 /// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
 /// use std::sync::Arc;
-/// use esbook::race::{self, Layout, Race, Strategy};
+/// use harness::race::{self, Layout, Race, Strategy};
 ///
 /// let race = Race { clients: 3, per_client: 10, ..Race::default() };
 /// let run = race::run(&cluster, "race-run", Arc::new(Strategy::Occ), race).await?;
@@ -510,64 +442,6 @@ async fn increment_with_occ(
 }
 // ANCHOR_END: occ
 
-// ANCHOR: retry
-/// Runs `attempt` until it is written; after each version conflict waits a
-/// little (backoff with jitter) and tries again, `backoff.max_attempts` times
-/// at most. Counts what happened.
-///
-/// ```
-/// # #[tokio::main] async fn main() -> anyhow::Result<()> {
-/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
-/// # let client = &cluster.client;
-/// # use elasticsearch::IndexParts;
-/// # use esbook::{doc, race::until_written, retry::Backoff};
-/// # use serde_json::json;
-/// doc::fresh_index(client, "race-until").await?;
-/// doc::put(client, "race-until", "1", json!({ "counter": 0 })).await?;
-/// let seen = doc::read(client, "race-until", "1").await?;
-/// doc::put(client, "race-until", "1", json!({ "counter": 5 })).await?; // someone else
-///
-/// // An attempt that reuses its stale read conflicts every time: the loop gives up.
-/// let backoff = Backoff { max_attempts: 3, ..Backoff::default() };
-/// let tally = until_written(backoff, || async {
-///     let response = client
-///         .index(IndexParts::IndexId("race-until", "1"))
-///         .if_seq_no(seen.seq_no)
-///         .if_primary_term(seen.primary_term)
-///         .body(json!({ "counter": seen.number("counter")? + 1 }))
-///         .send()
-///         .await?;
-///     doc::outcome(response).await
-/// })
-/// .await?;
-/// assert_eq!((tally.acknowledged, tally.conflicts, tally.failed), (0, 3, 1));
-/// # Ok(()) }
-/// ```
-pub async fn until_written<F, Fut>(
-    backoff: Backoff,
-    mut attempt: F,
-) -> Result<Tally>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Outcome>>,
-{
-    let mut tally = Tally::default();
-    for tried in 1..=backoff.max_attempts {
-        match attempt().await? {
-            Outcome::Written(answer) => {
-                tally += Tally::written(&answer);
-                return Ok(tally);
-            }
-            Outcome::Conflict(error) => {
-                tally += Tally::conflict(&error);
-                tokio::time::sleep(backoff.delay(tried)).await;
-            }
-        }
-    }
-    tally.failed = 1;
-    Ok(tally)
-}
-// ANCHOR_END: retry
 
 // ANCHOR: server
 /// Let Elasticsearch do the read-modify-write: a scripted update, retried by
@@ -599,11 +473,11 @@ async fn increment_on_server(
 /// CPU time (user + system) this process has used so far, all threads together.
 ///
 /// ```
-/// let before = esbook::race::process_cpu();
+/// let before = harness::race::process_cpu();
 /// let mut x = 0u64;
 /// for i in 0..20_000_000u64 { x = x.wrapping_add(i * i); }
 /// std::hint::black_box(x);
-/// assert!(esbook::race::process_cpu() > before);
+/// assert!(harness::race::process_cpu() > before);
 /// ```
 pub fn process_cpu() -> Duration {
     // SAFETY: getrusage only writes the struct it is given.
@@ -624,8 +498,8 @@ pub fn process_cpu() -> Duration {
 /// use std::time::Duration;
 /// let ms = |n| Duration::from_millis(n);
 /// let values: Vec<Duration> = (1..=100).map(ms).collect();
-/// assert_eq!(esbook::race::quantile(&values, 0.5), ms(50));
-/// assert_eq!(esbook::race::quantile(&values, 0.99), ms(99));
+/// assert_eq!(harness::race::quantile(&values, 0.5), ms(50));
+/// assert_eq!(harness::race::quantile(&values, 0.99), ms(99));
 /// ```
 pub fn quantile(values: &[Duration], q: f64) -> Duration {
     if values.is_empty() {
@@ -635,4 +509,84 @@ pub fn quantile(values: &[Duration], q: f64) -> Duration {
     sorted.sort();
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
+}
+
+/// The sharded counter as a strategy of chapter 6's race, so that the contention benchmark
+/// runs it beside the single hot document (`occ`): each race document becomes a counter of
+/// `shards` documents, incremented by [`ShardedCounter::increment`] and read by
+/// [`ShardedCounter::total`].
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> anyhow::Result<()> {
+/// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
+/// use std::sync::Arc;
+/// use harness::race::{self, Race, Sharded};
+///
+/// let race = Race { clients: 4, per_client: 10, ..Race::default() };
+/// let run = race::run(&cluster, "counter-sharded", Arc::new(Sharded { shards: 8 }), race)
+///     .await?;
+/// assert_eq!((run.counted, run.lost(), run.total.failed), (40, 0, 0));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Sharded {
+    pub shards: u32,
+}
+
+impl Contender for Sharded {
+    fn name(&self) -> &str {
+        "sharded"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::Core
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        ids: &'a [String],
+    ) -> Step<'a, ()> {
+        Box::pin(async move {
+            doc::fresh_index(client, index).await?;
+            let mut distinct = ids.to_vec();
+            distinct.dedup();
+            for id in &distinct {
+                ShardedCounter::new(index, id, self.shards)
+                    .create(client)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn increment<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+        race: &'a Race,
+    ) -> Step<'a, Tally> {
+        Box::pin(async move {
+            ShardedCounter::new(index, id, self.shards)
+                .increment(client, race.backoff)
+                .await
+        })
+    }
+
+    fn count<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+    ) -> Step<'a, u64> {
+        Box::pin(async move {
+            let total = ShardedCounter::new(index, id, self.shards)
+                .total(client)
+                .await?;
+            Ok(u64::try_from(total)?)
+        })
+    }
 }

@@ -1,21 +1,24 @@
-//! The `main` of every example: one clear line (never a panic) when something goes wrong, and
-//! a non-zero exit when a claim did not hold.
+//! The `main` of every example: one clear line (never a panic) when something goes wrong, a
+//! non-zero exit when a check did not hold, and one closing line when every check held.
 
 use std::future::Future;
 use std::process::ExitCode;
 
+use crate::Claims;
 use crate::cli::Args;
-use crate::{Claims, Cluster, Needs};
+use crate::report;
+use esbook::{Cluster, Needs};
 
 /// The whole `main` of an example without flags: refuse any argument, connect to a cluster
-/// that serves `needs`, run `body` on it, and exit non-zero if it failed or a claim did not hold.
+/// that serves `needs`, run `body` on it, and exit non-zero if it failed or a check did not hold.
 ///
 /// ```no_run
-/// use esbook::{Claims, Needs};
+/// use esbook::Needs;
+/// use harness::Claims;
 ///
 /// #[tokio::main]
 /// async fn main() -> std::process::ExitCode {
-///     esbook::run_example("usage: cargo run --example mine", Needs::Core, |cluster| async move {
+///     harness::run_example("usage: cargo run --example mine", Needs::Core, |cluster| async move {
 ///         let mut claims = Claims::new();
 ///         claims.check(!cluster.version.is_empty(), "the server said its version");
 ///         Ok(claims)
@@ -37,26 +40,51 @@ where
     .await
 }
 
-/// Runs an example's body and turns its outcome into an exit code: an error becomes one line
-/// on stderr (`error: ...` with its causes, `:`-separated) and exit code 1.
+/// Runs an example's body and turns its outcome into an exit code. `Ok(n)`, the number of
+/// checks that held, closes the run with one line naming the servers the results came from
+/// (nothing for `Ok(0)`: a program that checks nothing);
+/// an error becomes one line on stderr (`error: ...` with its causes, `:`-separated) and exit
+/// code 1.
 ///
 /// Everything the body owns (a container, say) has been dropped, and so cleaned up, by the time
 /// this returns.
 ///
 /// ```
 /// # #[tokio::main] async fn main() {
-/// let code = esbook::run_main(async { anyhow::bail!("no cluster") }).await;
+/// let code = harness::run_main(async { anyhow::bail!("no cluster") }).await;
 /// assert_eq!(code, std::process::ExitCode::FAILURE); // and stderr says "error: no cluster"
 /// # }
 /// ```
-pub async fn run_main(body: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+pub async fn run_main(body: impl Future<Output = anyhow::Result<usize>>) -> ExitCode {
     match body.await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(checks) => {
+            if checks > 0 {
+                println!("\n{}", closing_line(checks, &report::servers()));
+            }
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {}", one_line(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// What a run that held says last.
+///
+/// ```
+/// let servers = ["Elasticsearch 9.5.4 (local)".to_string()];
+/// assert_eq!(harness::run::closing_line(3, &servers),
+///            "Checked: all 3 checks held, on Elasticsearch 9.5.4 (local).");
+/// ```
+pub fn closing_line(checks: usize, servers: &[String]) -> String {
+    let plural = if checks == 1 { "check" } else { "checks" };
+    let on = match servers {
+        [] => String::new(),
+        [one] => format!(", on {one}"),
+        [first @ .., last] => format!(", on {} and {last}", first.join(", ")),
+    };
+    format!("Checked: all {checks} {plural} held{on}.")
 }
 
 /// An error and its causes on one line, `: `-separated, each said once: the client's
@@ -69,7 +97,7 @@ pub async fn run_main(body: impl Future<Output = anyhow::Result<()>>) -> ExitCod
 ///     .context("Connection refused (os error 111)")
 ///     .context("reading bank/12345");
 /// assert_eq!(
-///     esbook::run::one_line(&error),
+///     harness::run::one_line(&error),
 ///     "reading bank/12345: Connection refused (os error 111)"
 /// );
 /// ```

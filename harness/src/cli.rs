@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 /// The flags given to an example, consumed one by one; [`Args::finish`] rejects the rest.
 ///
 /// ```
-/// use esbook::cli::Args;
+/// use harness::cli::Args;
 ///
 /// let given = ["--clients", "10", "--strategy=occ"].map(String::from);
 /// let mut args = Args::parse(given)?;
@@ -110,7 +110,7 @@ impl Args {
     /// A free-form flag (a path, a list), or `default` if absent.
     ///
     /// ```
-    /// let mut args = esbook::cli::Args::parse(["--out", "target/x"].map(String::from))?;
+    /// let mut args = harness::cli::Args::parse(["--out", "target/x"].map(String::from))?;
     /// assert_eq!(args.text("out", "src/data")?, "target/x");
     /// assert_eq!(args.text("clients", "1,2,4")?, "1,2,4");
     /// # anyhow::Ok(())

@@ -91,7 +91,8 @@ impl Outcome {
 /// use elasticsearch::IndexParts;
 /// use elasticsearch::indices::IndicesPutSettingsParts;
 /// use elasticsearch::params::Refresh;
-/// use esbook::{doc, history::{self, Outcome}};
+/// use esbook::doc;
+/// use harness::history::{self, Outcome};
 /// use serde_json::json;
 ///
 /// doc::fresh_index(client, "history-outcome").await?;
@@ -139,11 +140,11 @@ pub async fn outcome(
         }
         429 | 500..=599 => Outcome::Indeterminate(format!(
             "HTTP {status}: {}",
-            crate::doc::reason(&body)
+            esbook::doc::reason(&body)
         )),
         _ => bail!(
             "the write failed with HTTP {status}: {}",
-            crate::doc::reason(&body)
+            esbook::doc::reason(&body)
         ),
     })
 }
@@ -166,7 +167,7 @@ fn unanswered(error: &elasticsearch::Error) -> Outcome {
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
-/// use esbook::history::{never_sent, transport_reason};
+/// use harness::history::{never_sent, transport_reason};
 ///
 /// // Nothing listens on port 1: the connection is refused, the request never leaves.
 /// let (client, _) = esbook::client::client_for("http://127.0.0.1:1")?;
@@ -222,7 +223,7 @@ impl Attempt {
 /// they are [`History::merge`]d at the end, so recording needs no lock.
 ///
 /// ```
-/// use esbook::history::{History, Outcome};
+/// use harness::history::{History, Outcome};
 /// use serde_json::json;
 ///
 /// let mut first = History::new();
@@ -323,7 +324,7 @@ impl History {
 /// died). Other conflicted and unsent attempts add nothing.
 ///
 /// ```
-/// use esbook::history::{History, Outcome, counter_bounds};
+/// use harness::history::{History, Outcome, counter_bounds};
 /// use serde_json::json;
 ///
 /// let mut history = History::new();
@@ -394,7 +395,7 @@ impl CounterCheck {
 /// increment it applied, so the check is exact. See [`IdCheck`].
 ///
 /// ```
-/// use esbook::history::{History, Outcome, check_ids};
+/// use harness::history::{History, Outcome, check_ids};
 /// use serde_json::json;
 ///
 /// let mut history = History::new();

@@ -32,8 +32,8 @@ use provision::local::{self, Topology};
 use provision::progress::{Ticker, say};
 use serde_json::{Value, json};
 
-use crate::cluster::{Source, forced_path};
-use crate::{Cluster, Needs, client, doc};
+use esbook::cluster::{Source, forced_path};
+use esbook::{Cluster, Needs, client, doc};
 
 /// How long a fault may take to show (a node leaving, a new primary, a node rejoining).
 const FAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -82,7 +82,7 @@ impl Nodes {
     ///
     /// ```
     /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
-    /// use esbook::nodes::Nodes;
+    /// use harness::nodes::Nodes;
     ///
     /// let cluster = Nodes::connect(3).await?;
     /// assert!(cluster.nodes.len() >= 3);
@@ -253,7 +253,7 @@ impl Nodes {
     ///
     /// ```
     /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
-    /// use esbook::nodes::{self, Nodes, node_names};
+    /// use harness::nodes::{self, Nodes, node_names};
     ///
     /// let cluster = Nodes::connect(3).await?;
     /// let client = &cluster.nodes[0].client;
@@ -343,7 +343,7 @@ fn node_url(raw: &str, address: &str) -> Result<String> {
 ///
 /// ```
 /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
-/// use esbook::nodes::{Failover, Nodes};
+/// use harness::nodes::{Failover, Nodes};
 ///
 /// let cluster = Nodes::connect(3).await?;
 /// let mut client = Failover::new(&cluster, 1);
@@ -394,7 +394,7 @@ pub struct ShardCopy {
 /// ```
 /// # #[tokio::main] async fn main() -> anyhow::Result<()> {
 /// use elasticsearch::params::WaitForStatus;
-/// use esbook::nodes::{self, Nodes};
+/// use harness::nodes::{self, Nodes};
 ///
 /// let cluster = Nodes::connect(3).await?;
 /// let client = &cluster.nodes[0].client;
