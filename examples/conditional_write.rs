@@ -1,38 +1,25 @@
 //! Chapter 4: the same two withdrawals, with optimistic concurrency control.
 //!
-//! The interleaving is the one from chapter 3 (A reads, B reads, A writes, B writes), but every
-//! write carries the `_seq_no` and `_primary_term` its client read, as `if_seq_no` and
-//! `if_primary_term`. A's write matches the document and succeeds. B's write names a state the
-//! document has left, and Elasticsearch rejects it with HTTP 409 `version_conflict_engine_exception`.
-//! B reads again, applies its withdrawal to the new balance and writes with the new numbers:
-//! the balance ends at 300, both withdrawals applied.
+//! Chapter 3's interleaving (A reads, B reads, A writes, B writes), but every write carries the
+//! `_seq_no` and `_primary_term` its client read, as `if_seq_no` and `if_primary_term`.
 //!
-//! Run it: `cargo run --example conditional_write`
-//!
-//! It exits non-zero if B's stale write was not a 409 version conflict or the balance is not 300.
+//! Run it: `cargo run --example conditional_write`. You should see A's write accepted, B's
+//! rejected with HTTP 409 `version_conflict_engine_exception` (it required seqNo 0, the account
+//! is at 1), B read again and write on the new condition, and a final balance of 300: both
+//! withdrawals kept. It exits non-zero if the stale write was not a 409 or the balance not 300.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use elasticsearch::{Elasticsearch, IndexParts};
 use esbook::doc::{self, Outcome, Versioned};
-use harness::report::{self, Claims};
 use esbook::{Cluster, Needs};
-use serde_json::{Value, json};
+use harness::report::{self, Claims};
+use serde_json::json;
 
 const INDEX: &str = "bank";
 const ACCOUNT: &str = "12345";
-
-const USAGE: &str = "usage: cargo run --example conditional_write (no flags)";
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    harness::run_example(USAGE, Needs::Core, |cluster| async move {
-        conditional_write(&cluster, INDEX).await
-    })
-    .await
-}
 
 // ANCHOR: withdraw
 /// Writes `new_balance` only if the account is still exactly as `seen` was read.
@@ -53,70 +40,45 @@ async fn withdraw_if_unchanged(
 }
 // ANCHOR_END: withdraw
 
-/// Plays the scenario with conditional writes and checks that nothing was lost.
-async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Claims> {
-    let started = Instant::now();
+// ANCHOR: scenario
+/// Plays chapter 3's interleaving with conditional writes, and B's retry after its 409.
+async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Withdrawals> {
     doc::fresh_index(&cluster.client, index).await?;
     doc::put(&cluster.client, index, ACCOUNT, json!({ "balance": 1000 })).await?;
     println!("Account {ACCOUNT} opened with balance 1000\n");
     let client_a = cluster.client.clone();
     let client_b = cluster.client.clone();
-    let mut claims = Claims::new();
 
     // ANCHOR: interleaving
     // 1. Both clients read the balance, with the _seq_no and _primary_term
     //    of that state.
     let seen_by_a = doc::read(&client_a, index, ACCOUNT).await?;
     let seen_by_b = doc::read(&client_b, index, ACCOUNT).await?;
+    println!(
+        "A and B both read balance 1000 at _seq_no {}, _primary_term {}",
+        seen_by_b.seq_no, seen_by_b.primary_term
+    );
 
     // 2. A writes first, on the condition that the account is still as A read it.
     let a_new_balance = seen_by_a.number("balance")? - 200;
-    let a_outcome =
+    let a =
         withdraw_if_unchanged(&client_a, index, &seen_by_a, a_new_balance).await?;
+    println!(
+        "A wrote balance {a_new_balance} if_seq_no={}: {}",
+        seen_by_a.seq_no,
+        said(&a)
+    );
 
     // 3. B writes on the same condition, which no longer holds.
     let b_new_balance = seen_by_b.number("balance")? - 500;
-    let b_outcome =
+    let b =
         withdraw_if_unchanged(&client_b, index, &seen_by_b, b_new_balance).await?;
-    // ANCHOR_END: interleaving
-
     println!(
-        "A and B both read balance 1000 at _seq_no {}, _primary_term {}",
-        seen_by_a.seq_no, seen_by_a.primary_term
-    );
-    let a_written = match &a_outcome {
-        Outcome::Written(body) => body.clone(),
-        Outcome::Conflict(error) => {
-            bail!("A's write was rejected, which the story rules out: {error}")
-        }
-    };
-    println!(
-        "A wrote balance {a_new_balance} if_seq_no={}: {a_written}",
-        seen_by_a.seq_no
-    );
-    let conflict = match &b_outcome {
-        Outcome::Conflict(error) => error.clone(),
-        Outcome::Written(_) => Value::Null,
-    };
-    claims.check(
-        matches!(b_outcome, Outcome::Conflict(_)),
-        "B's stale write was rejected with HTTP 409 version_conflict_engine_exception",
-    );
-    println!(
-        "B's write of balance {b_new_balance} if_seq_no={} was rejected with HTTP 409:\n{}",
+        "B wrote balance {b_new_balance} if_seq_no={}: {}",
         seen_by_b.seq_no,
-        serde_json::to_string_pretty(&conflict)?
+        said(&b)
     );
-    let required = format!(
-        "required seqNo [{}], primary term [{}]",
-        seen_by_b.seq_no, seen_by_b.primary_term
-    );
-    let current = format!("current document has seqNo [{}]", a_written["_seq_no"]);
-    let reason = conflict["reason"].as_str().unwrap_or_default();
-    claims.check(
-        reason.contains(&required) && reason.contains(&current),
-        format!("the conflict names what B required ({required}) and what is there ({current})"),
-    );
+    // ANCHOR_END: interleaving
 
     // ANCHOR: retry
     // 4. B reads again and applies its withdrawal to what is there now.
@@ -125,36 +87,85 @@ async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Claims> {
     let b_retry =
         withdraw_if_unchanged(&client_b, index, &seen_again, b_retry_balance)
             .await?;
-    // ANCHOR_END: retry
-
     println!(
-        "\nB read again: balance {} at _seq_no {}; wrote balance {b_retry_balance}: {}",
+        "B read again: balance {} at _seq_no {}; wrote balance {b_retry_balance} if_seq_no={}: {}",
         seen_again.number("balance")?,
         seen_again.seq_no,
-        match &b_retry {
-            Outcome::Written(body) => body.to_string(),
-            Outcome::Conflict(error) => format!("rejected again: {error}"),
-        }
+        seen_again.seq_no,
+        said(&b_retry)
     );
+    // ANCHOR_END: retry
+
     let final_balance = doc::read(&cluster.client, index, ACCOUNT)
         .await?
         .number("balance")?;
-    let expected = 1000 - 200 - 500;
-    println!("\nFinal balance: {final_balance} (expected {expected})\n");
+    println!("\nFinal balance: {final_balance} (both withdrawals would leave 300)");
+    Ok(Withdrawals {
+        a,
+        b,
+        b_retry,
+        final_balance,
+    })
+}
 
-    let acknowledged = [&a_outcome, &b_retry]
+/// What a conditional write was answered, in one line.
+fn said(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Written(body) => format!(
+            "{} (_seq_no {}, _version {})",
+            body["result"].as_str().unwrap_or("?"),
+            body["_seq_no"],
+            body["_version"]
+        ),
+        Outcome::Conflict(error) => format!(
+            "rejected with HTTP 409 {}: {}",
+            error["type"].as_str().unwrap_or("?"),
+            error["reason"].as_str().unwrap_or("?")
+        ),
+    }
+}
+// ANCHOR_END: scenario
+
+/// What the three writes were answered, and the balance they left.
+struct Withdrawals {
+    a: Outcome,
+    b: Outcome,
+    b_retry: Outcome,
+    final_balance: i64,
+}
+
+const USAGE: &str = "usage: cargo run --example conditional_write (no flags)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
+        let started = Instant::now();
+        let run = conditional_write(&cluster, INDEX).await?;
+        Ok(check(&cluster, &run, started.elapsed()))
+    })
+    .await
+}
+
+/// The chapter's claims about the run, checked quietly, and its machine-readable result.
+fn check(cluster: &Cluster, run: &Withdrawals, elapsed: Duration) -> Claims {
+    let expected = 1000 - 200 - 500;
+    let acknowledged = [&run.a, &run.b_retry]
         .iter()
         .filter(|o| matches!(o, Outcome::Written(_)))
         .count();
-    let conflicts = usize::from(matches!(b_outcome, Outcome::Conflict(_)));
+    let conflict = match &run.b {
+        Outcome::Conflict(error) => error.clone(),
+        Outcome::Written(_) => json!(null),
+    };
+    let conflicts = usize::from(!conflict.is_null());
     report::result(
         cluster,
-        started.elapsed(),
+        elapsed,
         json!({
             "example": "conditional_write",
             "strategy": "occ",
             "expected": expected,
-            "final": final_balance,
+            "final": run.final_balance,
             "acknowledged": acknowledged,
             "conflicts": conflicts,
             // `doc::outcome` calls an answer a conflict only if it is an HTTP 409.
@@ -162,28 +173,97 @@ async fn conditional_write(cluster: &Cluster, index: &str) -> Result<Claims> {
             "conflict_type": conflict["type"],
         }),
     );
+    let mut claims = Claims::new();
+    claims.check(
+        conflicts == 1,
+        "B's stale write was rejected with HTTP 409 version_conflict_engine_exception",
+    );
+    // The account was the fresh index's first write (_seq_no 0), and A's the second.
+    let reason = conflict["reason"].as_str().unwrap_or_default();
+    claims.check(
+        reason.ends_with("required seqNo [0], primary term [1]. current document has seqNo [1] and primary term [1]"),
+        "the conflict names what B required (seqNo 0) and what is there (seqNo 1)",
+    );
     claims.check(
         acknowledged == 2,
         "both withdrawals were acknowledged in the end",
     );
     claims.check(
-        final_balance == expected,
-        format!("no withdrawal was lost: the balance is {expected} (it is {final_balance})"),
+        run.final_balance == expected,
+        format!(
+            "no withdrawal was lost: the balance is {expected} (it is {})",
+            run.final_balance
+        ),
     );
-    Ok(claims)
+    claims
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::recorded::{self, quoted};
 
     /// Against a real Elasticsearch, the stale write is a 409 and the retried withdrawal lands.
     #[tokio::test]
     async fn with_occ_the_stale_write_is_rejected_and_nothing_is_lost() {
         let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = conditional_write(&cluster, "test-conditional-write")
+        let run = conditional_write(&cluster, "test-conditional-write")
             .await
             .expect("the scenario runs");
+        let claims = check(&cluster, &run, Duration::ZERO);
         assert!(claims.all_hold(), "{claims:?}");
+    }
+
+    /// The recorded run kept both withdrawals, and its conflict was a 409 version conflict.
+    #[test]
+    fn the_recorded_run_kept_both_withdrawals() {
+        let run = recorded::result("conditional_write", "strategy", "occ");
+        assert_eq!(
+            (run["expected"].as_i64(), run["final"].as_i64()),
+            (Some(300), Some(300))
+        );
+        assert_eq!(run["conflict_status"], 409);
+        assert_eq!(run["conflict_type"], "version_conflict_engine_exception");
+        assert_eq!(
+            (run["acknowledged"].as_i64(), run["conflicts"].as_i64()),
+            (Some(2), Some(1))
+        );
+    }
+
+    /// Chapter 4's step-by-step account quotes the recorded run: the numbers read, the numbers
+    /// each write got, the conflict's reason word for word, and the final balance.
+    #[test]
+    fn chapter_4_quotes_the_recorded_run() {
+        let chapter = recorded::chapter("ch04-00-conditional-writes.md");
+        let output = recorded::output("conditional_write");
+        let run = recorded::result("conditional_write", "strategy", "occ");
+        assert_eq!(
+            quoted(&chapter, r"ends at \*\*(\d+)\*\*"),
+            run["final"].to_string()
+        );
+        let read =
+            r"both read balance 1000 at `?_seq_no`? (\d+), `?_primary_term`? (\d+)";
+        assert_eq!(quoted(&chapter, read), quoted(&output, read));
+        let pair =
+            r"both read balance 1000 at `?_seq_no`? \d+, `?_primary_term`? (\d+)";
+        assert_eq!(quoted(&chapter, pair), quoted(&output, pair));
+        assert_eq!(
+            quoted(&chapter, r"accepted and becomes `_seq_no` (\d+)"),
+            quoted(
+                &output,
+                r"A wrote balance 800 if_seq_no=\d+: updated \(_seq_no (\d+)"
+            )
+        );
+        let reason = quoted(&chapter, r"\*(required seqNo [^*]+)\*");
+        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(output.contains(&reason), "the output has no {reason:?}");
+        assert_eq!(
+            quoted(&chapter, r"again\s+\(balance (\d+), `_seq_no` \d+\)"),
+            quoted(&output, r"B read again: balance (\d+)")
+        );
+        assert_eq!(
+            quoted(&chapter, r"again\s+\(balance \d+, `_seq_no` (\d+)\)"),
+            quoted(&output, r"B read again: balance \d+ at _seq_no (\d+)")
+        );
     }
 }

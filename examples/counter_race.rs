@@ -1,20 +1,15 @@
 //! Chapter 6, parts 2 and 3: the lost-update race, the notebook's second and third experiments.
 //!
-//! Five clients increment one counter fifty times each, all at once, in three ways: without OCC
-//! (read, add one, write back), with OCC (the same read, a write on condition that the
-//! `_seq_no` and `_primary_term` it read still hold, and on a 409 a fresh read and another
-//! try), and on the server (a scripted `_update` with `retry_on_conflict`).
+//! Five clients increment one counter fifty times each, all at once: without OCC, with OCC
+//! (a write on condition of the `_seq_no`/`_primary_term` read, retried from a fresh read on a
+//! 409), and on the server (a scripted `_update` with `retry_on_conflict`).
 //!
-//! Run it: `cargo run --example counter_race`, or one strategy with other numbers, for instance
-//! `cargo run --example counter_race -- --strategy occ --clients 10 --per-client 25` (also
-//! `--max-attempts K`, the client's tries per increment, and `--retry-on-conflict R`, the
-//! server's).
+//! Run it: `cargo run --example counter_race` (or `-- --strategy occ --clients 10 --per-client
+//! 25`; `--max-attempts K` and `--retry-on-conflict R` too). You should see the counter below
+//! 250 without OCC (a different number every run), and exactly 250 with OCC and on the server.
 //!
-//! You should see, for each strategy, where the counter ended against the 250 expected: below
-//! it without OCC (a different number every run), exactly 250 with OCC and on the server.
-//!
-//! The benchmark of chapter 16 (`benches/contention.rs`) includes this file and races the very
-//! functions below; `harness::race::run` starts the clients and times them.
+//! `harness::race::run` starts the clients; chapter 16's benchmark includes this file and races
+//! the very functions below.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,7 +18,6 @@ use anyhow::Result;
 use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
 use esbook::retry::{Backoff, Tally, until_written};
 use esbook::{Cluster, Needs, doc};
-use harness::cli::Args;
 use harness::race::{self, Contender, Race, Step};
 use harness::report::{self, Claims};
 use serde_json::json;
@@ -129,13 +123,16 @@ impl Contender for Strategy {
             }
         })
     }
-    // ANCHOR_END: strategy
 
     fn name(&self) -> &str {
-        ["none", "occ", "server"][*self as usize]
+        match self {
+            Strategy::None => "none",
+            Strategy::Occ => "occ",
+            Strategy::Server => "server",
+        }
     }
 
-    /// Scripts need Painless, which not every Elasticsearch at hand has.
+    /// Scripts need Painless, which not every Elasticsearch has.
     fn needs(&self) -> Needs {
         match self {
             Strategy::Server => Needs::Scripting,
@@ -147,38 +144,32 @@ impl Contender for Strategy {
         *self == Strategy::None
     }
 }
-
-impl Strategy {
-    pub const ALL: [Strategy; 3] = [Strategy::None, Strategy::Occ, Strategy::Server];
-}
+// ANCHOR_END: strategy
 
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     harness::run_main(async {
-        let (strategies, race) = flags()?;
+        let (chosen, race) =
+            Race::from_env("counter_race", &["none", "occ", "server"])?;
         let cluster = Cluster::connect(Needs::Core).await?;
         let mut claims = Claims::new();
-        for strategy in strategies {
+        let all = [Strategy::None, Strategy::Occ, Strategy::Server];
+        for strategy in all
+            .into_iter()
+            .filter(|s| chosen == "all" || chosen == s.name())
+        {
             // Scripts need Painless: `for_needs` finds a server that has it.
             let cluster = cluster.for_needs(strategy.needs()).await?;
             let run = race::run(&cluster, INDEX, Arc::new(strategy), race).await?;
-            let (total, name) = (run.total, strategy.name());
             println!(
-                "\n{name}: {} clients x {} increments on {cluster}\n\
-                 {name}: counter={}, expected={}, acknowledged={}, conflicts={}, failed={} in {:.2}s, client CPU {:.2}s",
+                "\n== {}: {} clients x {} increments on {cluster}\n{}",
+                strategy.name(),
                 race.clients,
                 race.per_client,
-                run.counted,
-                run.expected,
-                total.acknowledged,
-                total.conflicts,
-                total.failed,
-                run.elapsed.as_secs_f64(),
-                run.cpu.as_secs_f64(),
+                run.summary(strategy.name())
             );
-            report_result(&cluster, strategy, race, &run);
-            check(strategy, race, &run, &mut claims);
+            report(&cluster, strategy, race, &run, &mut claims);
         }
         claims.into_result()
     })
@@ -186,38 +177,16 @@ async fn main() -> ExitCode {
 }
 // ANCHOR_END: main
 
-/// The strategies and the race that `--strategy`, `--clients`, `--per-client`,
-/// `--max-attempts` and `--retry-on-conflict` ask for: all three, the notebook's 5 x 50, if none.
-fn flags() -> Result<(Vec<Strategy>, Race)> {
-    let usage = format!(
-        "usage: cargo run --example counter_race -- [--strategy all|none|occ|server] {}",
-        Race::FLAGS
-    );
-    let mut args = Args::from_env(&usage)?;
-    let chosen = args.choice("strategy", "all", &["all", "none", "occ", "server"])?;
-    let race = Race::from_args(&mut args)?;
-    args.finish()?;
-    let strategies = Strategy::ALL
-        .into_iter()
-        .filter(|s| chosen == "all" || chosen == s.name())
-        .collect();
-    Ok((strategies, race))
-}
-
-/// The machine-readable line of one strategy's run (`OCC_RESULTS=1`): the benchmark, the
-/// container test and the book's tests read it.
-fn report_result(cluster: &Cluster, strategy: Strategy, race: Race, run: &race::Run) {
-    let mut result = json!({
-        "example": "counter_race",
-        "strategy": strategy.name(),
-        "clients": race.clients,
-        "per_client": race.per_client,
-        "expected": run.expected,
-        "final": run.counted,
-        "acknowledged": run.total.acknowledged,
-        "conflicts": run.total.conflicts,
-        "failed": run.total.failed,
-    });
+/// The machine-readable line of one strategy's run (`OCC_RESULTS=1`), and the checks of what
+/// the chapter claims (see `race::Run::check`).
+fn report(
+    cluster: &Cluster,
+    strategy: Strategy,
+    race: Race,
+    run: &race::Run,
+    claims: &mut Claims,
+) {
+    let mut result = run.result_fields("counter_race", strategy.name(), &race);
     if strategy == Strategy::Server {
         result["retry_on_conflict"] = json!(race.retry_on_conflict);
     }
@@ -226,43 +195,7 @@ fn report_result(cluster: &Cluster, strategy: Strategy, race: Race, run: &race::
     }
     result["client_cpu_ms"] = json!(run.cpu.as_millis() as u64);
     report::result(cluster, run.elapsed, result);
-}
-
-/// What the chapter claims of each strategy: `none` loses updates (with more than one client);
-/// `occ` and `server` end with the counter equal to what was acknowledged, and with at least
-/// the default `--max-attempts`, with every increment acknowledged.
-fn check(strategy: Strategy, race: Race, run: &race::Run, claims: &mut Claims) {
-    let (total, expected, counted) = (run.total, run.expected, run.counted);
-    let name = strategy.name();
-    if strategy == Strategy::None && race.clients > 1 {
-        claims.check(
-            total.acknowledged == expected,
-            format!("none: every one of the {expected} writes was acknowledged"),
-        );
-        claims.check(
-            counted < expected,
-            format!("none: updates were lost, the counter ({counted}) is below {expected}"),
-        );
-    } else if strategy == Strategy::None {
-        claims.check(counted == expected, "none: a single client loses nothing");
-    } else {
-        claims.check(
-            counted == total.acknowledged,
-            format!("{name}: the counter ({counted}) equals the acknowledged increments"),
-        );
-        // With fewer tries than the default, giving up is allowed (and counted); losing is not.
-        if race.backoff.max_attempts >= Race::default().backoff.max_attempts {
-            claims.check(
-                total.acknowledged == expected,
-                format!("{name}: every increment landed, {expected} of {expected}"),
-            );
-        } else {
-            println!(
-                "{name}: with --max-attempts {} (below the default), {} increments gave up",
-                race.backoff.max_attempts, total.failed
-            );
-        }
-    }
+    run.check(strategy.name(), strategy.loses_increments(), &race, claims);
 }
 
 #[cfg(test)]
@@ -276,7 +209,12 @@ mod tests {
         let run = race::run(&cluster, index, Arc::new(strategy), Race::default())
             .await
             .expect("the race runs");
-        check(strategy, Race::default(), &run, &mut claims);
+        run.check(
+            strategy.name(),
+            strategy.loses_increments(),
+            &Race::default(),
+            &mut claims,
+        );
         (claims, run.total)
     }
 
@@ -295,7 +233,10 @@ mod tests {
         let (claims, tally) = race(Strategy::Occ, "test-race-occ").await;
         assert!(claims.all_hold(), "{claims:?}");
         assert_eq!(tally.acknowledged, 250);
-        assert!(tally.conflicts > 0, "no conflict at all: the clients did not race");
+        assert!(
+            tally.conflicts > 0,
+            "no conflict at all: the clients did not race"
+        );
     }
 
     /// 5 clients x 50 scripted updates with retry_on_conflict=10: exactly 250.
@@ -311,8 +252,14 @@ mod tests {
     #[test]
     fn the_recorded_race_has_the_shape_the_chapter_describes() {
         let none = recorded::result("counter_race", "strategy", "none");
-        assert_eq!((none["clients"].as_u64(), none["per_client"].as_u64()), (Some(5), Some(50)));
-        assert!(none["final"].as_u64().unwrap() < 250, "without OCC the counter ends below 250");
+        assert_eq!(
+            (none["clients"].as_u64(), none["per_client"].as_u64()),
+            (Some(5), Some(50))
+        );
+        assert!(
+            none["final"].as_u64().unwrap() < 250,
+            "without OCC the counter ends below 250"
+        );
         assert_eq!(none["acknowledged"], 250);
         for strategy in ["occ", "server"] {
             let run = recorded::result("counter_race", "strategy", strategy);
@@ -321,9 +268,29 @@ mod tests {
             assert_eq!(run["failed"], 0, "{strategy}");
         }
         let occ = recorded::result("counter_race", "strategy", "occ");
-        assert!(occ["conflicts"].as_u64().unwrap() > 0, "the OCC run saw no conflict");
+        assert!(
+            occ["conflicts"].as_u64().unwrap() > 0,
+            "the OCC run saw no conflict"
+        );
+        let chapter = recorded::chapter("ch06-02-counter-race.md");
+        let quoted = |pattern| recorded::quoted(&chapter, pattern);
+        assert_eq!(
+            quoted(r"ended at\s+(\d+), far below"),
+            none["final"].to_string()
+        );
+        assert_eq!(
+            quoted(r"(\d+) writes came back as 409"),
+            occ["conflicts"].to_string()
+        );
+        let server = recorded::result("counter_race", "strategy", "server");
+        let chapter = recorded::chapter("ch06-03-scripted-update.md");
+        let shows = recorded::quoted(&chapter, r"the recorded\s+run shows (\d+)\)");
+        assert_eq!(shows, server["conflicts"].to_string());
         let output = recorded::output("counter_race");
-        assert!(!output.contains("RESULT") && !output.contains("claim holds"), "{output}");
+        assert!(
+            !output.contains("RESULT") && !output.contains("claim holds"),
+            "{output}"
+        );
     }
 
     /// With both retries off, every increment is either acknowledged or reported as given up,
@@ -335,12 +302,26 @@ mod tests {
         assert_eq!(run["retry_on_conflict"], 0);
         assert_eq!(run["max_attempts"], 1);
         assert_eq!(run["final"], run["acknowledged"]);
-        let (acknowledged, failed) = (run["acknowledged"].as_u64(), run["failed"].as_u64());
-        assert_eq!(acknowledged.unwrap() + failed.unwrap(), 250, "acknowledged or given up");
-        assert!(failed.unwrap() > 0, "without retries some conflicts reach the client");
+        let (acknowledged, failed) =
+            (run["acknowledged"].as_u64(), run["failed"].as_u64());
+        assert_eq!(
+            acknowledged.unwrap() + failed.unwrap(),
+            250,
+            "acknowledged or given up"
+        );
+        assert!(
+            failed.unwrap() > 0,
+            "without retries some conflicts reach the client"
+        );
         let chapter = recorded::chapter("ch06-03-scripted-update.md");
         let quoted = |pattern| recorded::quoted(&chapter, pattern);
-        assert_eq!(quoted(r"(\d+) of the 250 updates came back as 409"), failed.unwrap().to_string());
-        assert_eq!(quoted(r"the counter ends at (\d+)"), run["final"].to_string());
+        assert_eq!(
+            quoted(r"(\d+) of the 250 updates came back as 409"),
+            failed.unwrap().to_string()
+        );
+        assert_eq!(
+            quoted(r"the counter ends at (\d+)"),
+            run["final"].to_string()
+        );
     }
 }

@@ -1,419 +1,233 @@
 //! Chapter 15: hot documents.
 //!
-//! One counter that every client increments is OCC's worst case: every increment of every
-//! client competes for the same `_seq_no`. This example runs the same clients and the same
-//! increments (10 clients x 25 increments by default, as in chapter 7) three ways, one after the
-//! other, on the same server:
-//!
-//! - `single`: one counter document, chapter 6's OCC loop (read, write `if_seq_no`, retry).
-//! - `sharded`: the same loop on one of N counter documents chosen at random (16 by default),
-//!   the total summed on read with one realtime `_mget` ([`esbook::counter::ShardedCounter`];
-//!   with N = 1 it is exactly the `single` design).
-//! - `events`: no counter document at all; each increment creates its own small document
-//!   (create-only, so nothing to conflict with), and the total is a count. Searches see only
-//!   refreshed writes: the example turns automatic refresh off to show the count before and
-//!   after a refresh.
-//!
-//! Each design must count exactly; the table compares conflicts per increment and wall time
-//! with the single document's, as ratios measured in the same run (nothing about time is
-//! asserted: it depends on the machine).
-//!
-//! Run it: `cargo run --example hot_counter`, or e.g.
-//! `cargo run --example hot_counter -- --clients 20 --per-client 10 --shards 32`.
-//! Flags: `--design all|single|sharded|events`, `--clients N`, `--per-client M`, `--shards S`.
-//! It exits non-zero if a design does not count exactly, if the sharded counter did not have
-//! fewer conflicts than the single document, or if the events did conflict.
+//! Ten clients make 25 increments each, all at once, three ways in turn: `single` (one counter
+//! document, chapter 6's OCC loop), `sharded` (the same loop on one of 16 documents picked at
+//! random, `esbook::counter::ShardedCounter`) and `events` (each increment creates a document;
+//! the total is a count). Run it: `cargo run --example hot_counter` (or `-- --design sharded
+//! --clients 20 --per-client 10 --shards 32`). You should see exactly 250 each time, many
+//! conflicts for the single document, several times fewer sharded, none for the events (whose
+//! count is 0 until a refresh), and a table of conflicts and wall time against the single's.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use anyhow::{Context, Result};
-use elasticsearch::indices::IndicesPutMappingParts;
+use anyhow::Result;
 use elasticsearch::{CreateParts, Elasticsearch};
-use harness::cli::Args;
-use esbook::counter::ShardedCounter;
 use esbook::doc::{self, Outcome};
-use esbook::indices;
+use esbook::retry::Tally;
+use esbook::{Cluster, Needs, indices};
+use harness::cli::Args;
+use harness::race::{self, Contender, Race, Run, Sharded, Step};
 use harness::report::{self, Claims};
-use esbook::retry::Backoff;
-use esbook::{Cluster, Needs};
 use serde_json::json;
 
 const INDEX: &str = "hot";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Design {
-    Single,
-    Sharded,
-    Events,
+// ANCHOR: event
+/// Design 3: no counter document. Each increment creates an (empty) document
+/// of its own, with an id the client chooses (`visit-0`, `visit-1`, ...);
+/// the total is a count (and what it was before the refresh is kept).
+#[derive(Debug, Default)]
+struct Events {
+    next_id: AtomicU64,
+    before_refresh: AtomicU64,
 }
 
-impl Design {
-    const ALL: [Design; 3] = [Design::Single, Design::Sharded, Design::Events];
+impl Contender for Events {
+    /// A create of a new id has nothing to collide with; sent again after a
+    /// lost answer, it is a 409 "already exists", not a second count.
+    fn increment<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        _counter: &'a str,
+        _race: &'a Race,
+    ) -> Step<'a, Tally> {
+        Box::pin(async move {
+            let id = format!("visit-{}", self.next_id.fetch_add(1, Relaxed));
+            let response = client
+                .create(CreateParts::IndexId(index, &id))
+                .body(json!({}))
+                .send()
+                .await?;
+            Ok(match doc::outcome(response).await? {
+                Outcome::Written(answer) => Tally::written(&answer),
+                Outcome::Conflict(error) => Tally::conflict(&error),
+            })
+        })
+    }
+    // ANCHOR_END: event
+    // ANCHOR: count
+    /// The total is a count, and a count is a search: it sees only what the
+    /// last refresh made visible.
+    fn count<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        _counter: &'a str,
+    ) -> Step<'a, u64> {
+        Box::pin(async move {
+            let all = || json!({ "match_all": {} });
+            let unrefreshed = indices::count(client, index, all()).await?;
+            self.before_refresh.store(unrefreshed, Relaxed);
+            indices::refresh(client, index).await?;
+            let counted = indices::count(client, index, all()).await?;
+            println!("a count saw {unrefreshed} before a refresh, {counted} after");
+            Ok(counted)
+        })
+    }
 
-    fn name(self) -> &'static str {
-        match self {
-            Design::Single => "single",
-            Design::Sharded => "sharded",
-            Design::Events => "events",
-        }
+    /// Automatic refresh off: what a count sees depends only on explicit
+    /// refreshes, not on timing.
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        _ids: &'a [String],
+    ) -> Step<'a, ()> {
+        Box::pin(async move {
+            doc::fresh_index(client, index).await?;
+            let no_refresh = json!({ "refresh_interval": "-1" });
+            indices::put_settings(client, index, no_refresh).await
+        })
+    }
+    // ANCHOR_END: count
+
+    fn name(&self) -> &str {
+        "events"
     }
 }
 
-/// The load: the same for every design.
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    clients: u32,
-    per_client: u32,
-    shards: u32,
-    backoff: Backoff,
-}
-
-impl Default for Load {
-    fn default() -> Load {
-        Load {
-            clients: 10,
-            per_client: 25,
-            shards: 16,
-            backoff: Backoff::default(),
-        }
-    }
-}
-
-/// What one design's run measured.
-#[derive(Debug, Default, Clone, Copy)]
-struct Measured {
-    expected: u64,
-    landed: u64,
-    failed: u64,
-    conflicts: u64,
-    total: i64,
-    wall: Duration,
-}
-
-impl Measured {
-    fn conflicts_per_increment(&self) -> f64 {
-        self.conflicts as f64 / self.expected.max(1) as f64
-    }
-}
-
-fn usage() -> String {
-    "usage: cargo run --example hot_counter -- [--design all|single|sharded|events] \
-     [--clients N] [--per-client M] [--shards S]"
-        .to_string()
-}
-
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
     harness::run_main(async {
-        let mut args = Args::from_env(&usage())?;
-        let mut names = vec!["all"];
-        names.extend(Design::ALL.map(Design::name));
-        let design = args.choice("design", "all", &names)?;
-        let defaults = Load::default();
-        let load = Load {
-            clients: args.number("clients", defaults.clients, 1..=100)?,
-            per_client: args.number("per-client", defaults.per_client, 1..=10_000)?,
-            shards: args.number("shards", defaults.shards, 1..=1000)?,
-            backoff: defaults.backoff,
-        };
-        args.finish()?;
+        let (chosen, race, shards) = flags()?;
         let cluster = Cluster::connect(Needs::Core).await?;
-        println!(
-            "Connected to {cluster}\n\n{} clients x {} increments, {} shards for the sharded \
-             counter",
-            load.clients, load.per_client, load.shards
-        );
-        warm_up(&cluster, INDEX, load).await?;
-        let mut claims = Claims::new();
-        let mut measured = Vec::new();
-        for d in Design::ALL {
-            if design == "all" || design == d.name() {
-                measured.push((d, run(&cluster, INDEX, d, load, &mut claims).await?));
+        let (n, m) = (race.clients, race.per_client);
+        println!("Connected to {cluster}\n\n{n} clients x {m} increments\n");
+        warm_up(&cluster, race).await?;
+        let events = Arc::new(Events::default());
+        let designs: [(&str, Arc<dyn Contender>); 3] = [
+            // Design 1: one shard is one document, with chapter 6's loop.
+            ("single", Arc::new(Sharded { shards: 1 })),
+            // Design 2: the same loop, on one of `shards` documents (16 by default).
+            ("sharded", Arc::new(Sharded { shards })),
+            ("events", events.clone()),
+        ];
+        let mut runs = Vec::new();
+        for (name, design) in designs {
+            if chosen == "all" || chosen == name {
+                let run = race::run(&cluster, INDEX, design, race).await?;
+                println!("{}", run.summary(name));
+                runs.push((name, run));
             }
         }
-        compare(&measured, load, &mut claims);
-        claims.into_result()
+        println!("\n{}", race::compare(&runs));
+        report(&cluster, &runs, (race, shards), &events)
     })
     .await
 }
+// ANCHOR_END: main
 
-/// Runs `load` with `design` on a fresh `index`, prints its `RESULT` line and checks that it
-/// counted exactly.
-async fn run(
+/// `--design`, and the race the flags ask for: 10 clients x 25 increments by default.
+fn flags() -> Result<(String, Race, u32)> {
+    let mut args = Args::from_env(
+        "usage: cargo run --example hot_counter -- [--design all|single|sharded|events] \
+         [--clients N] [--per-client M] [--shards S]",
+    )?;
+    let designs = ["all", "single", "sharded", "events"];
+    let design = args.choice("design", "all", &designs)?;
+    let race = Race {
+        clients: args.number("clients", 10, 1..=100)?,
+        per_client: args.number("per-client", 25, 1..=10_000)?,
+        ..Race::default()
+    };
+    let shards = args.number("shards", 16, 1..=1000)?;
+    args.finish()?;
+    Ok((design, race, shards))
+}
+
+/// An untimed round, so that the first design measured does not pay for a cold server.
+async fn warm_up(cluster: &Cluster, mut race: Race) -> Result<()> {
+    race.per_client = 5;
+    let single = Arc::new(Sharded { shards: 1 });
+    race::run(cluster, INDEX, single, race).await.map(drop)
+}
+
+/// The `RESULT` lines (`OCC_RESULTS=1`) and the checks:
+/// every increment counted; none of the events conflicted or was counted before the refresh.
+fn report(
     cluster: &Cluster,
-    index: &str,
-    design: Design,
-    load: Load,
-    claims: &mut Claims,
-) -> Result<Measured> {
-    let started = Instant::now();
-    let client = &cluster.client;
-    doc::fresh_index(client, index).await?;
-    let counter = ShardedCounter::new(
-        index,
-        "visits",
-        if design == Design::Sharded {
-            load.shards
-        } else {
-            1
-        },
-    );
-    // Everything a design needs before its first increment (documents, mappings) is done
-    // here, outside the timed part.
-    match design {
-        Design::Single | Design::Sharded => counter.create(client).await?,
-        Design::Events => prepare_events(client, index).await?,
-    }
-    println!("\n== {}", design.name());
-
-    let clock = Instant::now();
-    let mut clients = tokio::task::JoinSet::new();
-    for client_no in 0..load.clients {
-        let (client, counter, index) =
-            (client.clone(), counter.clone(), index.to_string());
-        clients.spawn(async move {
-            let mut seen = Measured::default();
-            for n in 0..load.per_client {
-                match design {
-                    // ANCHOR: increment
-                    Design::Single | Design::Sharded => {
-                        let done = counter.increment(&client, load.backoff).await?;
-                        seen.landed += done.acknowledged;
-                        seen.failed += done.failed;
-                        seen.conflicts += done.conflicts;
-                    }
-                    // ANCHOR_END: increment
-                    Design::Events => {
-                        let id = format!("visit-{client_no}-{n}");
-                        match record_event(&client, &index, &id).await? {
-                            Outcome::Written(_) => seen.landed += 1,
-                            Outcome::Conflict(_) => seen.conflicts += 1,
-                        }
-                    }
-                }
-            }
-            anyhow::Ok(seen)
+    runs: &[(&str, Run)],
+    (race, shards): (Race, u32),
+    events: &Events,
+) -> Result<usize> {
+    let mut claims = Claims::new();
+    let single = runs.iter().find(|(name, _)| *name == "single");
+    for (design, run) in runs {
+        let (t, ms) = (run.total, run.elapsed.as_millis() as u64);
+        let mut result = json!({
+            "example": "hot_counter", "design": design,
+            "clients": race.clients, "per_client": race.per_client,
+            "documents": match *design {
+                "single" => 1, "sharded" => u64::from(shards), _ => t.acknowledged,
+            },
+            "expected": run.expected, "total": run.counted, "landed": t.acknowledged,
+            "failed": t.failed, "conflicts": t.conflicts,
+            "conflicts_per_increment": run.conflicts_per_increment(), "wall_ms": ms,
         });
-    }
-    let mut measured = Measured {
-        expected: u64::from(load.clients) * u64::from(load.per_client),
-        ..Measured::default()
-    };
-    while let Some(joined) = clients.join_next().await {
-        let seen = joined.context("a client task panicked")??;
-        measured.landed += seen.landed;
-        measured.failed += seen.failed;
-        measured.conflicts += seen.conflicts;
-    }
-    measured.wall = clock.elapsed();
-
-    let mut before_refresh = None;
-    measured.total = match design {
-        Design::Single | Design::Sharded => counter.total(client).await?,
-        Design::Events => {
-            // ANCHOR: count
-            let all = json!({ "match_all": {} });
-            let unrefreshed = indices::count(client, index, all.clone()).await?;
-            indices::refresh(client, index).await?;
-            let counted = indices::count(client, index, all).await?;
-            // ANCHOR_END: count
-            println!(
-                "count right after the increments: {unrefreshed}; after a refresh: {counted}"
-            );
-            before_refresh = Some(unrefreshed as i64);
-            counted as i64
+        run.check(design, false, &race, &mut claims);
+        if *design == "events" {
+            let unrefreshed = events.before_refresh.load(Relaxed);
+            result["count_before_refresh"] = json!(unrefreshed);
+            claims.check(t.conflicts == 0, "events: no create conflicted");
+            let unseen = format!("events: {unrefreshed} seen before the refresh");
+            claims.check(unrefreshed < run.counted, unseen);
         }
-    };
-    println!(
-        "{}: total={} expected={} landed={} failed={} conflicts={} ({:.2} per increment) \
-         wall={}ms",
-        design.name(),
-        measured.total,
-        measured.expected,
-        measured.landed,
-        measured.failed,
-        measured.conflicts,
-        measured.conflicts_per_increment(),
-        measured.wall.as_millis()
-    );
-    let mut result = json!({
-        "example": "hot_counter",
-        "design": design.name(),
-        "clients": load.clients,
-        "per_client": load.per_client,
-        "documents": match design {
-            Design::Events => json!(measured.landed),
-            _ => json!(counter.shards),
-        },
-        "expected": measured.expected,
-        "total": measured.total,
-        "landed": measured.landed,
-        "failed": measured.failed,
-        "conflicts": measured.conflicts,
-        "conflicts_per_increment": round2(measured.conflicts_per_increment()),
-        "wall_ms": measured.wall.as_millis() as u64,
-    });
-    if let Some(unrefreshed) = before_refresh {
-        result["count_before_refresh"] = json!(unrefreshed);
+        let sharded = single.filter(|_| *design == "sharded" && shards > 1);
+        if let Some((_, one)) = sharded {
+            let (n, of) = (t.conflicts, one.total.conflicts);
+            let fewer = format!("sharded: fewer conflicts: {n} < {of}");
+            claims.check(n < of || of == 0, fewer);
+        }
+        report::result(cluster, run.elapsed, result);
     }
-    report::result(cluster, started.elapsed(), result);
-
-    claims.check(
-        measured.total == measured.expected as i64
-            && measured.landed == measured.expected
-            && measured.failed == 0,
-        format!(
-            "{}: exactly {} counted, every increment landed",
-            design.name(),
-            measured.expected
-        ),
-    );
-    if let Some(unrefreshed) = before_refresh {
-        claims.check(
-            measured.conflicts == 0,
-            "events: no increment conflicted: create-only documents have nothing to collide on",
-        );
-        claims.check(
-            unrefreshed < measured.total,
-            format!(
-                "events: a count sees only refreshed writes ({unrefreshed} before the refresh, \
-                 {} after)",
-                measured.total
-            ),
-        );
-    }
-    Ok(measured)
-}
-
-// ANCHOR: event
-/// One increment as its own document, created with a client-chosen id: it cannot meet another
-/// client's write, and a retry after a lost answer is a 409 "already exists", not a double count.
-async fn record_event(
-    client: &Elasticsearch,
-    index: &str,
-    id: &str,
-) -> Result<Outcome> {
-    let response = client
-        .create(CreateParts::IndexId(index, id))
-        .body(json!({ "n": 1 }))
-        .send()
-        .await?;
-    doc::outcome(response).await
-}
-// ANCHOR_END: event
-
-/// Maps the events' one field (as the counter documents' field is mapped by their creation,
-/// before the clock starts), and turns the automatic refresh off, so that what a search sees
-/// depends only on explicit refreshes.
-async fn prepare_events(client: &Elasticsearch, index: &str) -> Result<()> {
-    let response = client
-        .indices()
-        .put_mapping(IndicesPutMappingParts::Index(&[index]))
-        .body(json!({ "properties": { "n": { "type": "long" } } }))
-        .send()
-        .await?;
-    doc::expect_success(response, "mapping the events").await?;
-    indices::put_settings(client, index, json!({ "refresh_interval": "-1" })).await
-}
-
-/// A short untimed round of both kinds of write, so that the first design measured does not
-/// pay alone for a server that has just started (caches, JIT).
-async fn warm_up(cluster: &Cluster, index: &str, load: Load) -> Result<()> {
-    let client = &cluster.client;
-    doc::fresh_index(client, index).await?;
-    prepare_events(client, index).await?;
-    let counter = ShardedCounter::new(index, "warm-up", 1);
-    counter.create(client).await?;
-    let mut clients = tokio::task::JoinSet::new();
-    for client_no in 0..load.clients {
-        let (client, counter, index) =
-            (client.clone(), counter.clone(), index.to_string());
-        clients.spawn(async move {
-            for n in 0..5 {
-                counter.increment(&client, load.backoff).await?;
-                record_event(&client, &index, &format!("warm-{client_no}-{n}"))
-                    .await?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(joined) = clients.join_next().await {
-        joined.context("a warm-up task panicked")??;
-    }
-    Ok(())
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// The designs side by side, as ratios against the single document of the same run.
-fn compare(measured: &[(Design, Measured)], load: Load, claims: &mut Claims) {
-    let Some((_, single)) = measured.iter().find(|(d, _)| *d == Design::Single)
-    else {
-        return;
-    };
-    println!(
-        "\n{:<8} {:>9} {:>10} {:>14} {:>8} {:>16}",
-        "design",
-        "conflicts",
-        "per incr.",
-        "vs single",
-        "wall ms",
-        "wall vs single"
-    );
-    for (design, m) in measured {
-        let conflicts_ratio = if single.conflicts == 0 {
-            "-".to_string()
-        } else {
-            format!("{:.2}x", m.conflicts as f64 / single.conflicts as f64)
-        };
-        println!(
-            "{:<8} {:>9} {:>10.2} {:>14} {:>8} {:>15.2}x",
-            design.name(),
-            m.conflicts,
-            m.conflicts_per_increment(),
-            conflicts_ratio,
-            m.wall.as_millis(),
-            m.wall.as_secs_f64() / single.wall.as_secs_f64()
-        );
-    }
-    if let Some((_, sharded)) = measured.iter().find(|(d, _)| *d == Design::Sharded)
-        && load.clients > 1
-        && load.shards > 1
-    {
-        claims.check(
-            sharded.conflicts < single.conflicts,
-            format!(
-                "sharded: fewer conflicts than the single document ({} against {}) for the \
-                 same {} increments",
-                sharded.conflicts, single.conflicts, single.expected
-            ),
-        );
-    }
+    claims.into_result()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::recorded;
+    use serde_json::Value;
 
-    async fn measure(design: Design, index: &str) -> (Claims, Measured) {
+    /// Runs `design` with the example's default load (10 clients x 25 increments) on `index`,
+    /// and checks that every increment was counted.
+    async fn measure(design: Arc<dyn Contender>, index: &str) -> Run {
         let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let mut claims = Claims::new();
-        let measured = run(&cluster, index, design, Load::default(), &mut claims)
+        let race = Race {
+            clients: 10,
+            per_client: 25,
+            ..Race::default()
+        };
+        let run = race::run(&cluster, index, design, race)
             .await
             .expect("the load runs");
-        (claims, measured)
+        let mut claims = Claims::new();
+        run.check("design", false, &race, &mut claims);
+        assert!(claims.all_hold(), "{claims:?}");
+        assert_eq!((run.counted, run.total.failed), (250, 0));
+        run
     }
 
     /// Ten clients on one document: exactly 250, paid for in conflicts.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_single_document_counts_exactly_and_conflicts() {
-        let (claims, m) = measure(Design::Single, "test-hot-single").await;
-        assert!(claims.all_hold(), "{claims:?}");
+        let run = measure(Arc::new(Sharded { shards: 1 }), "test-hot-single").await;
         assert!(
-            m.conflicts > 0,
+            run.total.conflicts > 0,
             "ten clients on one document never collided"
         );
     }
@@ -422,12 +236,14 @@ mod tests {
     /// single document measured in the same test.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_sharded_counter_counts_exactly_with_fewer_conflicts() {
-        let (claims, sharded) = measure(Design::Sharded, "test-hot-sharded").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        let (_, single) = measure(Design::Single, "test-hot-sharded").await;
+        let index = "test-hot-sharded";
+        let sharded = measure(Arc::new(Sharded { shards: 16 }), index).await;
+        let single = measure(Arc::new(Sharded { shards: 1 }), index).await;
         assert!(
-            sharded.conflicts < single.conflicts,
-            "{sharded:?} vs {single:?}"
+            sharded.total.conflicts < single.total.conflicts,
+            "{:?} vs {:?}",
+            sharded.total,
+            single.total
         );
     }
 
@@ -435,8 +251,99 @@ mod tests {
     /// refreshed (and not before).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn events_never_conflict_and_count_exactly_after_a_refresh() {
-        let (claims, m) = measure(Design::Events, "test-hot-events").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!((m.conflicts, m.total), (0, 250));
+        let events = Arc::new(Events::default());
+        let run = measure(events.clone(), "test-hot-events").await;
+        assert_eq!((run.total.conflicts, run.counted), (0, 250));
+        assert_eq!(events.before_refresh.load(Relaxed), 0);
+    }
+
+    /// The recorded run has the shape chapter 15 describes: exact totals for the three designs;
+    /// more than one conflict per increment for the single document, several times fewer
+    /// sharded, none for the events, whose count before the refresh was 0; no `RESULT` or
+    /// per-claim line in what the book shows.
+    #[test]
+    fn the_recorded_run_has_the_shape_the_chapter_describes() {
+        let by = |design| recorded::result("hot_counter", "design", design);
+        let (single, sharded, events) = (by("single"), by("sharded"), by("events"));
+        for run in [&single, &sharded, &events] {
+            assert_eq!(
+                (run["clients"].as_u64(), run["per_client"].as_u64()),
+                (Some(10), Some(25))
+            );
+            assert_eq!(run["total"], 250, "{run}");
+            assert_eq!(
+                (run["landed"].as_u64(), run["failed"].as_u64()),
+                (Some(250), Some(0))
+            );
+            assert!(run["wall_ms"].is_u64(), "{run}: no wall time");
+        }
+        assert_eq!(single["documents"], 1);
+        assert_eq!(sharded["documents"], 16);
+        let conflicts = |run: &Value| run["conflicts"].as_u64().unwrap();
+        assert!(
+            conflicts(&single) > 250,
+            "the prose says more than one conflict per increment for the single document"
+        );
+        assert!(
+            conflicts(&sharded) * 4 < conflicts(&single),
+            "the prose says several times fewer conflicts for the sharded counter"
+        );
+        assert_eq!(conflicts(&events), 0);
+        assert_eq!(events["count_before_refresh"], 0);
+        let output = recorded::output("hot_counter");
+        assert!(
+            !output.contains("RESULT") && !output.contains("claim holds"),
+            "{output}"
+        );
+    }
+
+    /// Every number chapter 15 quotes from the recorded run is the run's: the ratios are the
+    /// table's, as the recorded output prints it.
+    #[test]
+    fn the_chapter_quotes_the_recorded_run() {
+        let by = |design| recorded::result("hot_counter", "design", design);
+        let (single, sharded, events) = (by("single"), by("sharded"), by("events"));
+        let chapter = recorded::chapter("ch15-00-hot-documents.md");
+        let quoted = |pattern| recorded::quoted(&chapter, pattern);
+        let output = recorded::output("hot_counter");
+        let row = r"\nsharded\s+\d+\s+[\d.]+\s+";
+        let conflicts_ratio =
+            recorded::quoted(&output, &format!(r"{row}([\d.]+)x"));
+        let wall =
+            recorded::quoted(&output, &format!(r"{row}[\d.]+x\s+\d+\s+([\d.]+)x"));
+        assert_eq!(quoted(r"All three count\s+\*\*exactly (\d+)\*\*"), "250");
+        assert_eq!(
+            quoted(r"\*\*single\*\*: (\d+) conflicts"),
+            single["conflicts"].to_string()
+        );
+        assert_eq!(
+            quoted(r"\*\*single\*\*: \d+ conflicts for (\d+) increments"),
+            single["expected"].to_string()
+        );
+        assert_eq!(
+            quoted(r"\*\*sharded\*\*: (\d+) conflicts"),
+            sharded["conflicts"].to_string()
+        );
+        assert_eq!(
+            quoted(r"(\d\.\d\d) times the\s+single document's conflicts"),
+            conflicts_ratio
+        );
+        assert_eq!(quoted(r"(\d\.\d\d) times its\s+wall time"), wall);
+        assert_eq!(
+            quoted(r"With (\d+) documents for \d+ clients"),
+            sharded["documents"].to_string()
+        );
+        assert_eq!(
+            quoted(r"With \d+ documents for (\d+) clients"),
+            sharded["clients"].to_string()
+        );
+        assert_eq!(
+            quoted(r"N documents \((\d+) here\)"),
+            sharded["documents"].to_string()
+        );
+        assert_eq!(
+            quoted(r"count right after the increments\s+is \*\*(\d+)\*\*"),
+            events["count_before_refresh"].to_string()
+        );
     }
 }

@@ -2,40 +2,38 @@
 //!
 //! A document `{"counter": 1}` is written and read back with its `_seq_no` and `_primary_term`.
 //! Client A writes `{"counter": 2}` on the condition that the document is still at that
-//! `_seq_no`/`_primary_term`: it is, and the write succeeds. Client B then writes
-//! `{"counter": 3}` with the same, now stale, numbers and gets HTTP 409
-//! `version_conflict_engine_exception`.
+//! `_seq_no`/`_primary_term`; client B then writes `{"counter": 3}` with the same, now stale,
+//! numbers.
 //!
-//! Run it: `cargo run --example stale_write`
-//!
-//! It exits non-zero unless A's write succeeded, B's was a 409 version conflict, and the
-//! counter holds A's value.
+//! Run it: `cargo run --example stale_write`. You should see, as the notebook printed, A's write
+//! answered `updated` at `_seq_no` 1, B's answered HTTP 409 with the whole
+//! `version_conflict_engine_exception` error, and the document holding A's `counter=2`. It exits
+//! non-zero unless that is what happened.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use elasticsearch::IndexParts;
-use esbook::doc::{self, Outcome};
-use harness::report::{self, Claims};
+use esbook::answer::Answer;
+use esbook::doc;
 use esbook::{Cluster, Needs};
-use serde_json::{Value, json};
+use harness::report::{self, Claims};
+use serde_json::json;
 
+// ANCHOR: lesson
 const INDEX: &str = "conc_demo";
 const DOC_ID: &str = "1";
 
-const USAGE: &str = "usage: cargo run --example stale_write (no flags)";
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    harness::run_example(USAGE, Needs::Core, |cluster| async move {
-        stale_write(&cluster, INDEX).await
-    })
-    .await
+/// What the two writes were answered, and the counter they left.
+struct Writes {
+    a: Answer,
+    b: Answer,
+    counter: i64,
 }
 
-async fn stale_write(cluster: &Cluster, index: &str) -> Result<Claims> {
-    let started = Instant::now();
+/// Reads the document once, then writes it twice on the numbers of that read.
+async fn stale_write(cluster: &Cluster, index: &str) -> Result<Writes> {
     let client = &cluster.client;
     doc::fresh_index(client, index).await?;
     doc::put(client, index, DOC_ID, json!({ "counter": 1 })).await?;
@@ -56,8 +54,8 @@ async fn stale_write(cluster: &Cluster, index: &str) -> Result<Claims> {
         .body(json!({ "counter": 2 }))
         .send()
         .await?;
-    let a_status = a.status_code().as_u16();
-    let a = doc::outcome(a).await?;
+    let a = Answer::of(a).await?;
+    println!("Client A update result (HTTP {}): {}", a.status, a.body);
 
     // Client B writes with the same numbers, which A's write has made stale:
     // rejected.
@@ -68,68 +66,114 @@ async fn stale_write(cluster: &Cluster, index: &str) -> Result<Claims> {
         .body(json!({ "counter": 3 }))
         .send()
         .await?;
-    let b_status = b.status_code().as_u16();
-    let b = doc::outcome(b).await?;
+    let b = Answer::of(b).await?;
+    println!("Client B conflict (HTTP {}): {}", b.status, b.error_type());
+    println!("{:#}", b.body["error"]);
     // ANCHOR_END: stale
 
-    let mut claims = Claims::new();
-    match &a {
-        Outcome::Written(body) => {
-            println!("Client A update result (HTTP {a_status}): {body}")
-        }
-        Outcome::Conflict(error) => {
-            println!("Client A was rejected (HTTP {a_status}): {error}")
-        }
-    }
-    claims.check(
-        matches!(a, Outcome::Written(_)),
-        "A's write with the current seq_no succeeded",
-    );
-    let conflict = match &b {
-        Outcome::Conflict(error) => error.clone(),
-        Outcome::Written(_) => Value::Null,
-    };
-    println!(
-        "Client B (HTTP {b_status}) conflict: {}\n{}",
-        conflict["type"],
-        serde_json::to_string_pretty(&conflict)?
-    );
-    claims.check(
-        b_status == 409 && conflict["type"] == "version_conflict_engine_exception",
-        "B's write with the stale seq_no got HTTP 409 version_conflict_engine_exception",
-    );
     let counter = doc::read(client, index, DOC_ID).await?.number("counter")?;
-    println!("\nThe document holds counter={counter}\n");
+    println!("\nThe document holds counter={counter}");
+    Ok(Writes { a, b, counter })
+}
+// ANCHOR_END: lesson
+
+const USAGE: &str = "usage: cargo run --example stale_write (no flags)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    harness::run_example(USAGE, Needs::Core, |cluster| async move {
+        let started = Instant::now();
+        let run = stale_write(&cluster, INDEX).await?;
+        Ok(check(&cluster, &run, started.elapsed()))
+    })
+    .await
+}
+
+/// The chapter's claims about the run, checked quietly, and its machine-readable result.
+fn check(cluster: &Cluster, run: &Writes, elapsed: Duration) -> Claims {
+    let a_written = (200..300).contains(&run.a.status);
+    let b_conflict = run.b.status == 409
+        && run.b.error_type() == "version_conflict_engine_exception";
     report::result(
         cluster,
-        started.elapsed(),
+        elapsed,
         json!({
             "example": "stale_write",
             "strategy": "occ",
             "expected": 2,
-            "final": counter,
-            "acknowledged": usize::from(matches!(a, Outcome::Written(_))),
-            "conflicts": usize::from(matches!(b, Outcome::Conflict(_))),
-            "conflict_status": b_status,
-            "conflict_type": conflict["type"],
+            "final": run.counter,
+            "acknowledged": usize::from(a_written),
+            "conflicts": usize::from(b_conflict),
+            "conflict_status": run.b.status,
+            "conflict_type": run.b.body["error"]["type"],
         }),
     );
-    claims.check(counter == 2, "the document holds A's counter=2, not B's 3");
-    Ok(claims)
+    let mut claims = Claims::new();
+    claims.check(a_written, "A's write with the current seq_no succeeded");
+    claims.check(
+        b_conflict,
+        "B's write with the stale seq_no got HTTP 409 version_conflict_engine_exception",
+    );
+    claims.check(
+        run.counter == 2,
+        "the document holds A's counter=2, not B's 3",
+    );
+    claims
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::recorded::{self, quoted};
 
     /// Against a real Elasticsearch, a write with a stale `if_seq_no` is an HTTP 409
     /// `version_conflict_engine_exception` and leaves the document as it was.
     #[tokio::test]
     async fn a_stale_if_seq_no_gets_409_version_conflict_engine_exception() {
         let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = stale_write(&cluster, "test-stale-write")
+        let run = stale_write(&cluster, "test-stale-write")
             .await
             .expect("the experiment runs");
+        let claims = check(&cluster, &run, Duration::ZERO);
         assert!(claims.all_hold(), "{claims:?}");
+    }
+
+    /// The recorded run: A's counter kept, B's write a 409 version conflict.
+    #[test]
+    fn the_recorded_run_kept_a_and_refused_b() {
+        let run = recorded::result("stale_write", "strategy", "occ");
+        assert_eq!(run["final"], 2);
+        assert_eq!(run["conflict_status"], 409);
+        assert_eq!(run["conflict_type"], "version_conflict_engine_exception");
+    }
+
+    /// Chapter 6.1 quotes the recorded run: the state read, what A's write made of it, the
+    /// conflict's reason, and A's `_shards`.
+    #[test]
+    fn chapter_6_1_quotes_the_recorded_run() {
+        let chapter = recorded::chapter("ch06-01-stale-write.md");
+        let output = recorded::output("stale_write");
+        assert_eq!(
+            quoted(&chapter, r"state \(`_seq_no` (\d+), `_primary_term` \d+\)"),
+            quoted(&output, r"Current seq_no: (\d+)")
+        );
+        assert_eq!(
+            quoted(&chapter, r"state \(`_seq_no` \d+, `_primary_term` (\d+)\)"),
+            quoted(&output, r"primary_term: (\d+)")
+        );
+        assert_eq!(
+            quoted(&chapter, r"now at `_seq_no` (\d+), `_version` \d+"),
+            quoted(&output, r#"Client A .*"_seq_no":(\d+)"#)
+        );
+        assert_eq!(
+            quoted(&chapter, r"now at `_seq_no` \d+, `_version` (\d+)"),
+            quoted(&output, r#"Client A .*"_version":(\d+)"#)
+        );
+        let reason = quoted(&chapter, r"\*(required seqNo [^*]+)\*");
+        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(output.contains(&reason), "the output has no {reason:?}");
+        let shards = quoted(&chapter, r#"says `("_shards":\{[^`]+\})`"#);
+        assert!(output.contains(&shards), "the output has no {shards}");
+        assert!(output.contains("The document holds counter=2"));
     }
 }

@@ -27,6 +27,22 @@ fn unreachable_url_fails_fast_naming_it() {
     assert!(run.took < Duration::from_secs(30), "took {:?}", run.took);
 }
 
+/// Every example, whichever chapter it serves: an unreachable cluster is one line naming it,
+/// well within 30 seconds, and a flag it does not know is refused before anything connects.
+#[test]
+fn every_example_reports_an_unreachable_cluster_and_an_unknown_flag() {
+    let unreachable = [("ELASTICSEARCH_URL", "http://127.0.0.1:1")];
+    let examples = common::examples();
+    assert!(examples.len() > 15, "only {examples:?}");
+    for example in &examples {
+        let run = run_example(example, &[], &unreachable);
+        run.assert_one_line_error("cannot reach Elasticsearch at http://127.0.0.1:1");
+        assert!(run.took < Duration::from_secs(30), "{example} took {:?}", run.took);
+        let run = run_example(example, &["--no-such-flag", "1"], &unreachable);
+        run.assert_one_line_error("unknown flag --no-such-flag");
+    }
+}
+
 /// A URL that does not parse, and one that is not http(s), are refused before any request.
 #[test]
 fn malformed_url_is_refused() {

@@ -1,10 +1,11 @@
 //! The book and its code agree: every include names a region that exists, every internal link
-//! leads somewhere, every chapter points at an example to run, and every saved output still has
-//! the shape its chapter describes.
+//! leads somewhere, every chapter points at an example to run, every example is a listing first,
+//! every saved output is for people and has its results beside it, and chapter 16's data has
+//! the shape its prose relies on.
 //!
 //! The outputs are produced by `cargo xtask record` (`scripts/run-examples.sh --record`) against
-//! a real Elasticsearch; these checks read them, so a re-recorded output that contradicts the
-//! prose fails here.
+//! a real Elasticsearch. Each example's own tests hold its chapter to its recorded run (the
+//! numbers the prose quotes, the shape of the output); these hold the book together.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -231,8 +232,8 @@ fn every_example_is_run_by_the_book_and_every_named_one_exists() {
 }
 
 /// Each Elasticsearch version is written once, in `provision/src/facts.rs`: no other file the
-/// project keeps names it, except the recorded outputs, data and charts, which show what the
-/// server said.
+/// project keeps names it, except the recorded outputs, their results, data and charts, which
+/// show what the server said.
 #[test]
 fn versions_are_written_once() {
     let listed = std::process::Command::new("git")
@@ -249,6 +250,7 @@ fn versions_are_written_once() {
     for file in String::from_utf8_lossy(&listed.stdout).lines() {
         if file == "provision/src/facts.rs"
             || file.starts_with("src/outputs/")
+            || file.starts_with("src/runs/")
             || file.starts_with("src/data/")
             || file.starts_with("src/charts/")
             || file == "Cargo.lock"
@@ -397,6 +399,51 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
         }
     }
 
+    // Chapter 16 quotes the range of the Rust / Python ratios over the grid, and
+    // the readers' build's ratios: each is the data's, rounded as the tables are.
+    let chapter = harness::recorded::chapter("ch16-00-what-contention-costs.md");
+    let ratio = |a: &Value, b: &Value, key: &str| {
+        a[key].as_f64().unwrap() / b[key].as_f64().unwrap()
+    };
+    let range = |key: &str| {
+        let ratios: Vec<f64> =
+            cells.iter().map(|c| ratio(&c["rust"], &c["notebook"], key)).collect();
+        let min = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().cloned().fold(0.0, f64::max);
+        (format!("{min:.2}"), format!("{max:.2}"))
+    };
+    let quoted = |pattern: &str| {
+        let found = harness::recorded::quoted_all(&chapter, pattern);
+        assert!(!found.is_empty(), "chapter 16 no longer says {pattern:?}");
+        found
+    };
+    let (cpu, wall) = (range("cpu_ms"), range("wall_ms"));
+    let used = r"Rust used (\d\.\d\d) to (\d\.\d\d) of the notebook's client\s+CPU";
+    assert_eq!(quoted(used)[0], cpu.0);
+    let used = r"Rust used \d\.\d\d to (\d\.\d\d) of the notebook's client\s+CPU";
+    assert_eq!(quoted(used)[0], cpu.1);
+    assert_eq!(quoted(r"from\s+(\d\.\d\d) to \d\.\d\d of it")[0], cpu.0);
+    assert_eq!(quoted(r"from\s+\d\.\d\d to (\d\.\d\d) of it")[0], cpu.1);
+    assert_eq!(quoted(r"and (\d\.\d\d) to \d\.\d\d of its\s+wall time")[0], wall.0);
+    assert_eq!(quoted(r"and \d\.\d\d to (\d\.\d\d) of its\s+wall time")[0], wall.1);
+    let dev = |key: &str| -> Vec<String> {
+        ["none", "occ", "server"]
+            .iter()
+            .map(|s| {
+                let race = readers.iter().find(|r| r["strategy"] == *s).unwrap();
+                format!("{:.2}", ratio(&race["dev"], &race["notebook"], key))
+            })
+            .collect()
+    };
+    let said = |what: &str| -> String {
+        let three = r"(\d\.\d\d, \d\.\d\d\s+and\s+\d\.\d\d)";
+        let found = quoted(&format!("{three}\\s+of {what}"));
+        found[0].split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let listed = |v: Vec<String>| format!("{}, {} and {}", v[0], v[1], v[2]);
+    assert_eq!(said(r"the notebook's\s+wall\s+time"), listed(dev("wall_ms")));
+    assert_eq!(said(r"its\s+CPU"), listed(dev("cpu_ms")));
+
     let timeline = read("timeline.json");
     let races = timeline["races"].as_array().unwrap();
     let race = |s: &str| races.iter().find(|r| r["strategy"] == s).unwrap();
@@ -481,3 +528,73 @@ fn hot_document_data_compares_occ_and_sharded_in_one_run() {
     }
 }
 
+
+/// An example is a listing first: the lesson is short and the book shows it. Counted as
+/// `../shared/tools/lesson-lines.py` counts (the lines before `#[cfg(test)]`, and of those the
+/// lines inside the anchored regions, or whole files, that the chapters include): the median
+/// example has at most 200 lines, none more than 350, and the book shows at least 40% of each;
+/// and the readers' library, `esbook/src`, holds at most 1,500 lines in all.
+#[test]
+fn examples_are_listings_first_and_the_readers_library_is_small() {
+    let mut shown_regions: Vec<(String, Option<String>)> = Vec::new();
+    for (chapter, text) in chapters() {
+        for (file, anchor) in includes(&text) {
+            let path = chapter.parent().unwrap().join(&file);
+            if let Ok(path) = path.canonicalize() {
+                shown_regions.push((path.to_string_lossy().into_owned(), anchor));
+            }
+        }
+    }
+    let mut sizes = Vec::new();
+    let mut too_little_shown = Vec::new();
+    for name in examples() {
+        let path = root().join(format!("examples/{name}.rs"));
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.split('\n').collect();
+        let body = lines
+            .iter()
+            .position(|l| l.trim().starts_with("#[cfg(test)]"))
+            .unwrap_or(lines.len());
+        let key = path.canonicalize().unwrap().to_string_lossy().into_owned();
+        let anchors: Vec<&Option<String>> = shown_regions
+            .iter()
+            .filter(|(file, _)| *file == key)
+            .map(|(_, anchor)| anchor)
+            .collect();
+        let mut shown = vec![anchors.contains(&&None); body];
+        for anchor in anchors.iter().filter_map(|a| a.as_deref()) {
+            let marks = |line: &str, mark: &str| {
+                line.split_once(mark)
+                    .is_some_and(|(_, rest)| rest.split_whitespace().next() == Some(anchor))
+            };
+            let mut inside = false;
+            for (i, line) in lines.iter().enumerate() {
+                if marks(line, "ANCHOR_END:") {
+                    inside = false;
+                } else if marks(line, "ANCHOR:") {
+                    inside = true;
+                } else if inside && i < body {
+                    shown[i] = true;
+                }
+            }
+        }
+        let shown = shown.iter().filter(|s| **s).count();
+        if shown * 10 < body * 4 {
+            too_little_shown.push(format!("{name}: {shown} of {body} lines shown"));
+        }
+        sizes.push((body, name));
+    }
+    sizes.sort();
+    let median = sizes[sizes.len() / 2].0;
+    let largest = sizes.last().unwrap();
+    assert!(median <= 200, "the median example has {median} lines");
+    assert!(largest.0 <= 350, "{} has {} lines", largest.1, largest.0);
+    assert!(too_little_shown.is_empty(), "{too_little_shown:?}");
+
+    let library: usize = fs::read_dir(root().join("esbook/src"))
+        .unwrap()
+        .flatten()
+        .map(|e| fs::read_to_string(e.path()).unwrap().lines().count())
+        .sum();
+    assert!(library <= 1500, "esbook/src holds {library} lines");
+}

@@ -34,20 +34,8 @@ impl Item {
     /// The item classified like a single write: written, a version conflict, or an error for
     /// any other failure (a 400 or a 5xx for this item: a bug or an outage, not a race).
     pub fn outcome(&self) -> Result<Outcome> {
-        match self.status {
-            200..=299 => Ok(Outcome::Written(self.body.clone())),
-            409 if self.body["error"]["type"]
-                == "version_conflict_engine_exception" =>
-            {
-                Ok(Outcome::Conflict(self.body["error"].clone()))
-            }
-            status => bail!(
-                "bulk {} of {} failed with HTTP {status}: {}",
-                self.action,
-                self.id,
-                doc::reason(&self.body)
-            ),
-        }
+        let what = format!("bulk {} of {}", self.action, self.id);
+        doc::classify(self.status, self.body.clone(), &what)
     }
 
     /// Whether the item is a version conflict (HTTP 409 `version_conflict_engine_exception`).

@@ -172,9 +172,9 @@ pub async fn read(
     index: &str,
     id: &str,
 ) -> Result<Versioned> {
-    let response = client.get(GetParts::IndexId(index, id)).send().await?;
-    let body = expect_success(response, &format!("reading {index}/{id}")).await?;
-    Versioned::from_answer(&body, &format!("GET {index}/{id}"))
+    find(client, index, id)
+        .await?
+        .ok_or_else(|| anyhow!("reading {index}/{id}: HTTP 404: no such document"))
 }
 
 /// Like [`read`], but a document that does not exist (HTTP 404, `"found": false`) is `None`
@@ -250,12 +250,18 @@ pub async fn outcome(response: Response) -> Result<Outcome> {
         .json()
         .await
         .context("reading the write's response")?;
+    classify(status, body, "the write")
+}
+
+/// A write's answer (`status`, `body`) as written, a version conflict, or an error naming
+/// `what` for any other status: the one rule for single writes and bulk items alike.
+pub(crate) fn classify(status: u16, body: Value, what: &str) -> Result<Outcome> {
     match status {
         200..=299 => Ok(Outcome::Written(body)),
         409 if body["error"]["type"] == "version_conflict_engine_exception" => {
             Ok(Outcome::Conflict(body["error"].clone()))
         }
-        _ => bail!("the write failed with HTTP {status}: {}", reason(&body)),
+        _ => bail!("{what} failed with HTTP {status}: {}", reason(&body)),
     }
 }
 

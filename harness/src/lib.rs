@@ -10,6 +10,8 @@
 //!   hold), and its machine-readable `RESULT {json}` line, printed only when `OCC_RESULTS=1`
 //!   (as `cargo xtask examples` and `cargo xtask record` set it).
 //! - [`cli`]: the examples' flags, with one-line errors.
+//! - [`by_query`]: chapter 14's staging: the orders, a customer who edits some of them while a
+//!   by-query job runs, and following the job's task so that the race happens every run.
 //! - [`race`]: many clients incrementing at once, what they saw, how long it took and what CPU
 //!   it cost (chapter 6's race and chapter 16's benchmark).
 //! - [`nodes`]: Part III's cluster of several nodes, a client per node, and the node failures
@@ -19,6 +21,7 @@
 //! - [`history`]: Part III's record of writes whose outcome may be unknown (a timeout is not
 //!   "not applied"), and the checks that hold a counter to it.
 
+pub mod by_query;
 pub mod cli;
 pub mod history;
 pub mod nodes;

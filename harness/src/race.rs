@@ -1,16 +1,15 @@
-//! The lost-update race of chapter 6, shared by its example (`counter_race`), chapter 10's
-//! race from no document (`upsert_race`) and the contention benchmark
-//! (`benches/contention.rs`, chapter 16); and [`until_written`], its bounded retry loop, which
-//! later chapters' clients reuse (the sharded counter, update-by-query's customer).
+//! The machinery of chapter 6's lost-update race, shared by its example (`counter_race`),
+//! chapter 10's race from no document (`upsert_race`) and the contention benchmark
+//! (`benches/contention.rs`, chapter 16).
 //!
-//! N clients increment a counter M times each, all at once, with one of the
-//! [`Strategy`]s. [`run`] prepares a fresh index, runs the clients, and returns what they saw
-//! ([`Tally`]), what the counter ended at, how long each increment took and how much CPU this
-//! process spent on it.
+//! N clients increment a counter M times each, all at once. [`run`] prepares a fresh index,
+//! runs the clients, and returns what they saw ([`Tally`]), what the counter ended at, how long
+//! each increment took and how much CPU this process spent on it.
 //!
-//! A strategy is anything that implements [`Contender`]: the three the notebook shows are the
-//! variants of [`Strategy`]; another design (a sharded counter, say) plugs in by implementing
-//! the trait, with its own way of preparing the index and of reading the count back.
+//! How one client increments is a [`Contender`]: the notebook's three (no OCC, OCC, a scripted
+//! update) are the `Strategy` of `examples/counter_race.rs`, where chapter 6 shows them; the
+//! sharded counter of chapter 15 is [`Sharded`]; another design plugs in by implementing the
+//! trait, with its own way of preparing the index and of reading the count back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,15 +17,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use elasticsearch::{Elasticsearch, IndexParts, UpdateParts};
-use serde_json::json;
+use elasticsearch::Elasticsearch;
+use serde_json::{Value, json};
 
 use esbook::counter::ShardedCounter;
 use esbook::doc;
-use esbook::retry::{Backoff, Tally, until_written};
+use esbook::retry::{Backoff, Tally};
 use esbook::{Cluster, Needs};
 
 use crate::cli::Args;
+use crate::report::Claims;
 
 /// The document every client of a contended race increments.
 pub const DOC_ID: &str = "1";
@@ -106,6 +106,23 @@ impl Race {
         })
     }
 
+    /// The `--strategy` (`all`, or one of `strategies`) and the race that an example's
+    /// command line asks for; `--help` prints a usage line naming `example`.
+    pub fn from_env(example: &str, strategies: &[&str]) -> Result<(String, Race)> {
+        let mut choices = vec!["all"];
+        choices.extend_from_slice(strategies);
+        let usage = format!(
+            "usage: cargo run --example {example} -- [--strategy {}] {}",
+            choices.join("|"),
+            Race::FLAGS
+        );
+        let mut args = Args::from_env(&usage)?;
+        let chosen = args.choice("strategy", "all", &choices)?;
+        let race = Race::from_args(&mut args)?;
+        args.finish()?;
+        Ok((chosen, race))
+    }
+
     /// The increments asked for: what the counter(s) should add up to.
     pub fn expected(&self) -> u64 {
         u64::from(self.clients) * u64::from(self.per_client)
@@ -145,10 +162,10 @@ pub type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// One way of counting increments that many clients make at once.
 ///
-/// The notebook's three are the variants of [`Strategy`]. Another plugs in by implementing
-/// this: `increment` is one client's increment; `prepare` and `count` default to one
+/// `increment` is one client's increment; `prepare` and `count` default to one
 /// `{"counter": N}` document per id, and a design that keeps its count elsewhere (several
-/// documents, events to be counted, no document at first) overrides them.
+/// documents, events to be counted, no document at first) overrides them. The notebook's three
+/// are the `Strategy` of `examples/counter_race.rs`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -156,16 +173,17 @@ pub type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 /// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
 /// use std::sync::Arc;
 /// use elasticsearch::Elasticsearch;
-/// use esbook::Needs;
+/// use esbook::{Needs, doc};
 /// use esbook::retry::Tally;
-/// use harness::race::{self, Contender, Race, Step, Strategy};
+/// use harness::race::{self, Contender, Race, Step};
+/// use serde_json::json;
 ///
-/// /// Chapter 6's OCC client, under a name of its own.
-/// struct Careful;
+/// /// Read, add one, write back: no condition.
+/// struct Blind;
 ///
-/// impl Contender for Careful {
+/// impl Contender for Blind {
 ///     fn name(&self) -> &str {
-///         "careful"
+///         "blind"
 ///     }
 ///     fn needs(&self) -> Needs {
 ///         Needs::Core
@@ -175,22 +193,29 @@ pub type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 ///         client: &'a Elasticsearch,
 ///         index: &'a str,
 ///         id: &'a str,
-///         race: &'a Race,
+///         _race: &'a Race,
 ///     ) -> Step<'a, Tally> {
-///         Strategy::Occ.increment(client, index, id, race)
+///         Box::pin(async move {
+///             let seen = doc::read(client, index, id).await?;
+///             let next = seen.number("counter")? + 1;
+///             Ok(Tally::written(&doc::put(client, index, id, json!({ "counter": next })).await?))
+///         })
 ///     }
 /// }
 ///
-/// let race = Race { clients: 2, per_client: 5, ..Race::default() };
-/// let run = race::run(&cluster, "race-contender", Arc::new(Careful), race).await?;
-/// assert_eq!((run.counted, run.lost()), (10, 0));
+/// // One client has nobody to race: nothing is lost.
+/// let race = Race { clients: 1, per_client: 5, ..Race::default() };
+/// let run = race::run(&cluster, "race-contender", Arc::new(Blind), race).await?;
+/// assert_eq!((run.counted, run.lost()), (5, 0));
 /// # Ok(()) }
 /// ```
 pub trait Contender: Send + Sync {
     /// The name results and charts use.
     fn name(&self) -> &str;
-    /// What it needs from the server.
-    fn needs(&self) -> Needs;
+    /// What it needs from the server: the core API unless it says otherwise.
+    fn needs(&self) -> Needs {
+        Needs::Core
+    }
     /// One increment of document `id`, retried as the strategy retries.
     fn increment<'a>(
         &'a self,
@@ -232,79 +257,6 @@ pub trait Contender: Send + Sync {
     }
 }
 
-/// The notebook's three strategies.
-///
-/// ```
-/// use harness::race::{Contender, Strategy};
-/// use esbook::Needs;
-///
-/// let names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
-/// assert_eq!(names, ["none", "occ", "server"]);
-/// assert_eq!(Strategy::Server.needs(), Needs::Scripting);
-/// assert!(Strategy::None.loses_increments() && !Strategy::Occ.loses_increments());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// GET, add one, index without conditions.
-    None,
-    /// GET with `_seq_no`/`_primary_term`, index with `if_seq_no`/`if_primary_term`, retry
-    /// from a fresh read on a 409.
-    Occ,
-    /// A scripted `_update` with `retry_on_conflict`.
-    Server,
-}
-
-impl Strategy {
-    pub const ALL: [Strategy; 3] =
-        [Strategy::None, Strategy::Occ, Strategy::Server];
-}
-
-impl Contender for Strategy {
-    fn name(&self) -> &str {
-        match self {
-            Strategy::None => "none",
-            Strategy::Occ => "occ",
-            Strategy::Server => "server",
-        }
-    }
-
-    /// The scripted update needs Painless; the others run on any Elasticsearch.
-    fn needs(&self) -> Needs {
-        match self {
-            Strategy::Server => Needs::Scripting,
-            Strategy::None | Strategy::Occ => Needs::Core,
-        }
-    }
-
-    fn increment<'a>(
-        &'a self,
-        client: &'a Elasticsearch,
-        index: &'a str,
-        id: &'a str,
-        race: &'a Race,
-    ) -> Step<'a, Tally> {
-        Box::pin(async move {
-            // ANCHOR: dispatch
-            match self {
-                Strategy::None => increment_without_occ(client, index, id).await,
-                Strategy::Occ => {
-                    increment_with_occ(client, index, id, race.backoff).await
-                }
-                Strategy::Server => {
-                    let retries = race.retry_on_conflict;
-                    increment_on_server(client, index, id, retries, race.backoff)
-                        .await
-                }
-            }
-            // ANCHOR_END: dispatch
-        })
-    }
-
-    fn loses_increments(&self) -> bool {
-        *self == Strategy::None
-    }
-}
-
 /// What a race gave.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -327,6 +279,189 @@ impl Run {
     pub fn lost(&self) -> u64 {
         self.total.acknowledged.saturating_sub(self.counted)
     }
+
+    /// The one line a person reads about `strategy`'s run: where the counter ended against
+    /// what was expected, what the clients saw, how long it took and what CPU it cost.
+    pub fn summary(&self, strategy: &str) -> String {
+        format!(
+            "{strategy}: counter={}, expected={}, acknowledged={}, conflicts={}, failed={} in {:.2}s, client CPU {:.2}s",
+            self.counted,
+            self.expected,
+            self.total.acknowledged,
+            self.total.conflicts,
+            self.total.failed,
+            self.elapsed.as_secs_f64(),
+            self.cpu.as_secs_f64(),
+        )
+    }
+
+    /// Version conflicts per increment asked for, rounded to two decimals.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use esbook::retry::Tally;
+    /// use harness::race::Run;
+    ///
+    /// let total = Tally { acknowledged: 250, conflicts: 525, ..Tally::default() };
+    /// let run = Run { total, counted: 250, expected: 250, elapsed: Duration::ZERO,
+    ///                 cpu: Duration::ZERO, latencies: vec![] };
+    /// assert_eq!(run.conflicts_per_increment(), 2.1);
+    /// ```
+    pub fn conflicts_per_increment(&self) -> f64 {
+        let per = self.total.conflicts as f64 / self.expected.max(1) as f64;
+        (per * 100.0).round() / 100.0
+    }
+
+    /// [`Run::summary`] for a race from no document (chapter 10), with the creations: how many
+    /// writes created the counter, how many were meant to (their read found none), and how
+    /// many 409s said the document already existed.
+    pub fn summary_with_creations(&self, strategy: &str) -> String {
+        let t = self.total;
+        format!(
+            "{strategy}: counter={}, expected={}, acknowledged={}, created={}, written_as_new={}, \
+             conflicts={} (creation collisions {}), failed={} in {:.2}s",
+            self.counted,
+            self.expected,
+            t.acknowledged,
+            t.created,
+            t.written_as_new,
+            t.conflicts,
+            t.create_conflicts,
+            t.failed,
+            self.elapsed.as_secs_f64(),
+        )
+    }
+
+    /// The fields of the `RESULT` line of `strategy`'s run of `race` in `example`, which the
+    /// benchmark, the container test and the book's tests read.
+    pub fn result_fields(&self, example: &str, strategy: &str, race: &Race) -> Value {
+        json!({
+            "example": example,
+            "strategy": strategy,
+            "clients": race.clients,
+            "per_client": race.per_client,
+            "expected": self.expected,
+            "final": self.counted,
+            "acknowledged": self.total.acknowledged,
+            "conflicts": self.total.conflicts,
+            "failed": self.total.failed,
+        })
+    }
+
+    /// What every race claims of its counter, checked into `claims`. A strategy that
+    /// `loses_increments` has every write acknowledged and the counter below what was asked
+    /// for (with more than one client; with one, nothing lost). Any other ends with the counter
+    /// equal to the acknowledged increments, and every increment acknowledged or, with fewer
+    /// client tries than the default, reported as given up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use esbook::retry::Tally;
+    /// use harness::{Claims, race::{Race, Run}};
+    ///
+    /// let total = Tally { acknowledged: 250, ..Tally::default() };
+    /// let run = Run { total, counted: 84, expected: 250, elapsed: Duration::ZERO,
+    ///                 cpu: Duration::ZERO, latencies: vec![] };
+    /// let mut claims = Claims::new();
+    /// run.check("none", true, &Race::default(), &mut claims);
+    /// assert!(claims.all_hold());
+    /// run.check("occ", false, &Race::default(), &mut claims);
+    /// assert!(!claims.all_hold());
+    /// ```
+    pub fn check(&self, name: &str, loses_increments: bool, race: &Race, claims: &mut Claims) {
+        let (total, expected, counted) = (self.total, self.expected, self.counted);
+        if loses_increments && race.clients > 1 {
+            claims.check(
+                total.acknowledged == expected,
+                format!("{name}: every one of the {expected} writes was acknowledged"),
+            );
+            claims.check(
+                counted < expected,
+                format!("{name}: increments were lost, the counter ({counted}) is below {expected}"),
+            );
+        } else if loses_increments {
+            claims.check(
+                counted == expected,
+                format!("{name}: a single client has nobody to race, so nothing is lost"),
+            );
+        } else {
+            claims.check(
+                counted == total.acknowledged,
+                format!(
+                    "{name}: the counter ({counted}) equals the acknowledged increments ({})",
+                    total.acknowledged
+                ),
+            );
+            // With fewer tries than the default, giving up is allowed (and counted); losing
+            // is not.
+            if race.backoff.max_attempts >= Race::default().backoff.max_attempts {
+                claims.check(
+                    total.acknowledged == expected,
+                    format!("{name}: every increment landed, {expected} of {expected}"),
+                );
+            } else {
+                claims.check(
+                    total.acknowledged + total.failed == expected,
+                    format!(
+                        "{name}: every increment was acknowledged or reported as given up: {} + {} = {expected}",
+                        total.acknowledged, total.failed
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Named runs side by side, one line each under a header: conflicts and wall time, each also as a ratio against the first
+/// run's (`vs NAME`) (chapter 15 compares designs against the single hot document of the same run).
+///
+/// ```
+/// use std::time::Duration;
+/// use esbook::retry::Tally;
+/// use harness::race::{self, Run};
+///
+/// let run = |conflicts, ms| Run {
+///     total: Tally { acknowledged: 100, conflicts, ..Tally::default() },
+///     counted: 100, expected: 100, elapsed: Duration::from_millis(ms),
+///     cpu: Duration::ZERO, latencies: vec![],
+/// };
+/// let table = race::compare(&[("one", run(200, 800)), ("many", run(50, 200))]);
+/// let lines: Vec<&str> = table.lines().collect();
+/// assert!(lines[0].starts_with("design") && lines[0].ends_with("wall vs one"), "{table}");
+/// assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(),
+///            ["many", "50", "0.50", "0.25x", "200", "0.25x"]);
+/// ```
+pub fn compare(runs: &[(&str, Run)]) -> String {
+    let Some((base, first)) = runs.first() else {
+        return String::new();
+    };
+    let ratio = |of: f64, to: f64| {
+        if to == 0.0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}x", of / to)
+        }
+    };
+    let mut table = format!(
+        "{:<8} {:>9} {:>10} {:>11} {:>8} {:>16}",
+        "design",
+        "conflicts",
+        "per incr.",
+        format!("vs {base}"),
+        "wall ms",
+        format!("wall vs {base}")
+    );
+    for (name, run) in runs {
+        let conflicts = run.total.conflicts;
+        table += &format!(
+            "\n{name:<8} {conflicts:>9} {:>10.2} {:>11} {:>8} {:>16}",
+            run.conflicts_per_increment(),
+            ratio(conflicts as f64, first.total.conflicts as f64),
+            run.elapsed.as_millis(),
+            ratio(run.elapsed.as_secs_f64(), first.elapsed.as_secs_f64()),
+        );
+    }
+    table
 }
 
 /// Runs `race` with `strategy` on a fresh `index` of `cluster`.
@@ -336,16 +471,16 @@ impl Run {
 /// # async fn main() -> anyhow::Result<()> {
 /// # let cluster = esbook::Cluster::connect(esbook::Needs::Core).await?;
 /// use std::sync::Arc;
-/// use harness::race::{self, Layout, Race, Strategy};
+/// use harness::race::{self, Layout, Race, Sharded};
 ///
 /// let race = Race { clients: 3, per_client: 10, ..Race::default() };
-/// let run = race::run(&cluster, "race-run", Arc::new(Strategy::Occ), race).await?;
+/// let run = race::run(&cluster, "race-run", Arc::new(Sharded { shards: 2 }), race).await?;
 /// assert_eq!((run.counted, run.total.acknowledged, run.lost()), (30, 30, 0));
 /// assert_eq!(run.latencies.len(), 30);
 ///
-/// // Each client on its own document: nobody to race, nothing to retry.
+/// // Each client on its own counter: nobody to race, nothing to retry.
 /// let alone = Race { layout: Layout::PerClient, ..race };
-/// let run = race::run(&cluster, "race-run", Arc::new(Strategy::None), alone).await?;
+/// let run = race::run(&cluster, "race-run", Arc::new(Sharded { shards: 2 }), alone).await?;
 /// assert_eq!((run.counted, run.total.conflicts), (30, 0));
 /// # Ok(()) }
 /// ```
@@ -401,74 +536,6 @@ pub async fn run(
         latencies,
     })
 }
-
-// ANCHOR: none
-/// GET, add one, write back unconditionally: the read-modify-write that
-/// loses updates.
-async fn increment_without_occ(
-    client: &Elasticsearch,
-    index: &str,
-    id: &str,
-) -> Result<Tally> {
-    let seen = doc::read(client, index, id).await?;
-    let next = seen.number("counter")? + 1;
-    let written = doc::put(client, index, id, json!({ "counter": next })).await?;
-    Ok(Tally::written(&written))
-}
-// ANCHOR_END: none
-
-// ANCHOR: occ
-/// GET with `_seq_no`/`_primary_term`, then write on condition they still
-/// hold. A conflict means another client wrote in between: the whole
-/// read-and-write is tried again (see `until_written`).
-async fn increment_with_occ(
-    client: &Elasticsearch,
-    index: &str,
-    id: &str,
-    backoff: Backoff,
-) -> Result<Tally> {
-    until_written(backoff, || async {
-        let seen = doc::read(client, index, id).await?;
-        let response = client
-            .index(IndexParts::IndexId(index, id))
-            .if_seq_no(seen.seq_no)
-            .if_primary_term(seen.primary_term)
-            .body(json!({ "counter": seen.number("counter")? + 1 }))
-            .send()
-            .await?;
-        doc::outcome(response).await
-    })
-    .await
-}
-// ANCHOR_END: occ
-
-
-// ANCHOR: server
-/// Let Elasticsearch do the read-modify-write: a scripted update, retried by
-/// the server up to `retry_on_conflict` times when another write slips in
-/// between its own read and write. If even those retries run out, the 409
-/// reaches us, and we retry like any other conflict.
-async fn increment_on_server(
-    client: &Elasticsearch,
-    index: &str,
-    id: &str,
-    retry_on_conflict: u32,
-    backoff: Backoff,
-) -> Result<Tally> {
-    until_written(backoff, || async {
-        let response = client
-            .update(UpdateParts::IndexId(index, id))
-            .retry_on_conflict(i64::from(retry_on_conflict))
-            .body(json!({
-                "script": { "source": "ctx._source.counter += 1", "lang": "painless" }
-            }))
-            .send()
-            .await?;
-        doc::outcome(response).await
-    })
-    .await
-}
-// ANCHOR_END: server
 
 /// CPU time (user + system) this process has used so far, all threads together.
 ///
@@ -589,4 +656,74 @@ impl Contender for Sharded {
             Ok(u64::try_from(total)?)
         })
     }
+}
+
+/// A contender whose race starts from no document at all (chapter 10): `prepare` leaves a fresh,
+/// empty index, and a counter that was never written counts zero.
+#[derive(Debug, Clone, Copy)]
+pub struct FromNothing<C>(pub C);
+
+impl<C: Contender> Contender for FromNothing<C> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn needs(&self) -> Needs {
+        self.0.needs()
+    }
+
+    fn increment<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+        race: &'a Race,
+    ) -> Step<'a, Tally> {
+        self.0.increment(client, index, id, race)
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        _ids: &'a [String],
+    ) -> Step<'a, ()> {
+        Box::pin(doc::fresh_index(client, index))
+    }
+
+    fn count<'a>(
+        &'a self,
+        client: &'a Elasticsearch,
+        index: &'a str,
+        id: &'a str,
+    ) -> Step<'a, u64> {
+        Box::pin(async move {
+            match doc::find(client, index, id).await? {
+                Some(counter) => Ok(counter.number("counter")? as u64),
+                None => Ok(0),
+            }
+        })
+    }
+
+    fn loses_increments(&self) -> bool {
+        self.0.loses_increments()
+    }
+}
+
+/// How many scripts the cluster's nodes have compiled so far, summed (`GET
+/// /_nodes/stats/script`): chapter 10 counts the compilations around a few updates.
+pub async fn script_compilations(client: &Elasticsearch) -> Result<u64> {
+    let response = client
+        .nodes()
+        .stats(elasticsearch::nodes::NodesStatsParts::Metric(&["script"]))
+        .send()
+        .await?;
+    let stats = doc::expect_success(response, "reading script statistics").await?;
+    let nodes = stats["nodes"]
+        .as_object()
+        .context("node statistics without nodes")?;
+    Ok(nodes
+        .values()
+        .filter_map(|node| node["script"]["compilations"].as_u64())
+        .sum())
 }

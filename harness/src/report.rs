@@ -49,15 +49,21 @@ pub fn result(cluster: &Cluster, elapsed: Duration, fields: Value) -> Value {
         line.insert("cluster".into(), json!(cluster.source.to_string()));
         line.insert("elapsed_ms".into(), json!(elapsed.as_millis() as u64));
     }
+    ran_on(cluster);
+    if results_wanted() {
+        println!("RESULT {line}");
+    }
+    line
+}
+
+/// Notes that part of the run was on `cluster`, so that the closing line names it even when no
+/// result line does ([`result`] notes its own cluster).
+pub fn ran_on(cluster: &Cluster) {
     let server = format!("Elasticsearch {} ({})", cluster.version, cluster.source);
     let mut servers = SERVERS.lock().unwrap_or_else(|e| e.into_inner());
     if !servers.contains(&server) {
         servers.push(server);
     }
-    if results_wanted() {
-        println!("RESULT {line}");
-    }
-    line
 }
 
 /// The servers the results so far came from, each once, in order.

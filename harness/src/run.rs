@@ -73,9 +73,9 @@ pub async fn run_main(body: impl Future<Output = anyhow::Result<usize>>) -> Exit
 /// What a run that held says last.
 ///
 /// ```
-/// let servers = ["Elasticsearch 9.5.4 (local)".to_string()];
+/// let servers = ["Elasticsearch 1.2.3 (local)".to_string()];
 /// assert_eq!(harness::run::closing_line(3, &servers),
-///            "Checked: all 3 checks held, on Elasticsearch 9.5.4 (local).");
+///            "Checked: all 3 checks held, on Elasticsearch 1.2.3 (local).");
 /// ```
 pub fn closing_line(checks: usize, servers: &[String]) -> String {
     let plural = if checks == 1 { "check" } else { "checks" };

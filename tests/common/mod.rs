@@ -120,3 +120,19 @@ pub fn example(name: &str) -> &'static Path {
         .get(name)
         .unwrap_or_else(|| panic!("no example called {name}"))
 }
+
+/// Every example Cargo builds, from `Cargo.toml`'s `[[example]]` sections, in book order.
+#[allow(dead_code)] // not every test binary that includes this module lists the examples
+pub fn examples() -> Vec<String> {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
+    manifest
+        .split("[[example]]")
+        .skip(1)
+        .filter_map(|section| {
+            let name = section.lines().find_map(|l| l.strip_prefix("name = "))?;
+            Some(name.trim_matches('"').to_string())
+        })
+        .collect()
+}

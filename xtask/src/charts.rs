@@ -669,14 +669,14 @@ pub fn sequences(outputs: &Path, out: &Path) -> Result<()> {
             ES,
             A,
             "200 updated, _seq_no 1",
-            "\"result\":\"updated\",\"_shards\":{\"total\":1,\"successful\":1,\"failed\":0},\"_seq_no\":1",
+            "A wrote balance 800: updated (_seq_no 1,",
         ),
         msg(B, ES, "PUT balance 500 (1000 - 500)", "B wrote balance 500"),
         msg(
             ES,
             B,
             "200 updated, _seq_no 2: A's 200 is gone",
-            "\"_seq_no\":2",
+            "B wrote balance 500: updated (_seq_no 2,",
         ),
     ];
     sequence(
@@ -716,12 +716,17 @@ pub fn sequences(outputs: &Path, out: &Path) -> Result<()> {
             "PUT balance 800 if_seq_no=0",
             "A wrote balance 800 if_seq_no=0",
         ),
-        msg(ES, A, "200 updated, _seq_no 1", "\"_seq_no\":1"),
+        msg(
+            ES,
+            A,
+            "200 updated, _seq_no 1",
+            "A wrote balance 800 if_seq_no=0: updated (_seq_no 1,",
+        ),
         msg(
             B,
             ES,
             "PUT balance 500 if_seq_no=0",
-            "B's write of balance 500 if_seq_no=0",
+            "B wrote balance 500 if_seq_no=0",
         ),
         Message {
             rejected: true,
@@ -739,12 +744,17 @@ pub fn sequences(outputs: &Path, out: &Path) -> Result<()> {
             "balance 800, _seq_no 1",
             "B read again: balance 800 at _seq_no 1",
         ),
-        msg(B, ES, "PUT balance 300 if_seq_no=1", "wrote balance 300"),
+        msg(
+            B,
+            ES,
+            "PUT balance 300 if_seq_no=1",
+            "wrote balance 300 if_seq_no=1",
+        ),
         msg(
             ES,
             B,
             "200 updated, _seq_no 2: both withdrawals kept",
-            "\"_seq_no\":2",
+            "wrote balance 300 if_seq_no=1: updated (_seq_no 2,",
         ),
     ];
     sequence(
