@@ -36,8 +36,14 @@ fn every_example_reports_an_unreachable_cluster_and_an_unknown_flag() {
     assert!(examples.len() > 15, "only {examples:?}");
     for example in &examples {
         let run = run_example(example, &[], &unreachable);
-        run.assert_one_line_error("cannot reach Elasticsearch at http://127.0.0.1:1");
-        assert!(run.took < Duration::from_secs(30), "{example} took {:?}", run.took);
+        run.assert_one_line_error(
+            "cannot reach Elasticsearch at http://127.0.0.1:1",
+        );
+        assert!(
+            run.took < Duration::from_secs(30),
+            "{example} took {:?}",
+            run.took
+        );
         let run = run_example(example, &["--no-such-flag", "1"], &unreachable);
         run.assert_one_line_error("unknown flag --no-such-flag");
     }

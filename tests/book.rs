@@ -76,8 +76,8 @@ fn every_include_names_an_existing_file_and_anchor() {
     );
 }
 
-/// Links to other chapters (`[text](chNN-....md#anchor)`) lead to files that exist, and
-/// SUMMARY.md lists every chapter file.
+/// Links to other chapters (`[text](chNN-....md#anchor)`) lead to files that exist and to
+/// headings those files have, and SUMMARY.md lists every chapter file.
 #[test]
 fn internal_links_resolve_and_summary_lists_every_chapter() {
     let summary = fs::read_to_string(root().join("src/SUMMARY.md")).unwrap();
@@ -98,13 +98,47 @@ fn internal_links_resolve_and_summary_lists_every_chapter() {
             {
                 continue;
             }
-            let file = target.split('#').next().unwrap();
-            assert!(
-                chapter.parent().unwrap().join(file).exists(),
-                "{name}: broken link to {target}"
-            );
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let linked = chapter.parent().unwrap().join(file);
+            assert!(linked.exists(), "{name}: broken link to {target}");
+            if !anchor.is_empty() && file.ends_with(".md") {
+                let text = fs::read_to_string(&linked).unwrap();
+                assert!(
+                    heading_ids(&text).iter().any(|id| id == anchor),
+                    "{name}: {target} names no heading of {file}"
+                );
+            }
         }
     }
+}
+
+/// The ids mdBook gives a chapter's headings: lower case, spaces as `-`, only letters, digits,
+/// `-` and `_` kept.
+fn heading_ids(text: &str) -> Vec<String> {
+    let mut in_fence = false;
+    let mut ids = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        let Some(heading) = line.strip_prefix('#').filter(|_| !in_fence) else {
+            continue;
+        };
+        let heading = heading.trim_start_matches('#').trim();
+        ids.push(
+            heading
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => {
+                        Some(c.to_ascii_lowercase())
+                    }
+                    _ => None,
+                })
+                .collect(),
+        );
+    }
+    ids
 }
 
 /// Every chapter points the reader at an example to run.
@@ -308,7 +342,10 @@ fn saved_results() -> BTreeMap<String, Vec<Value>> {
             .collect();
         assert!(!lines.is_empty(), "{stem}: no result recorded");
         for line in &lines {
-            assert!(line["server_version"].is_string(), "{stem}: no server_version");
+            assert!(
+                line["server_version"].is_string(),
+                "{stem}: no server_version"
+            );
             assert!(line["cluster"].is_string(), "{stem}: no cluster path");
         }
         results.insert(stem, lines);
@@ -406,8 +443,10 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
         a[key].as_f64().unwrap() / b[key].as_f64().unwrap()
     };
     let range = |key: &str| {
-        let ratios: Vec<f64> =
-            cells.iter().map(|c| ratio(&c["rust"], &c["notebook"], key)).collect();
+        let ratios: Vec<f64> = cells
+            .iter()
+            .map(|c| ratio(&c["rust"], &c["notebook"], key))
+            .collect();
         let min = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
         let max = ratios.iter().cloned().fold(0.0, f64::max);
         (format!("{min:.2}"), format!("{max:.2}"))
@@ -424,8 +463,14 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
     assert_eq!(quoted(used)[0], cpu.1);
     assert_eq!(quoted(r"from\s+(\d\.\d\d) to \d\.\d\d of it")[0], cpu.0);
     assert_eq!(quoted(r"from\s+\d\.\d\d to (\d\.\d\d) of it")[0], cpu.1);
-    assert_eq!(quoted(r"and (\d\.\d\d) to \d\.\d\d of its\s+wall time")[0], wall.0);
-    assert_eq!(quoted(r"and \d\.\d\d to (\d\.\d\d) of its\s+wall time")[0], wall.1);
+    assert_eq!(
+        quoted(r"and (\d\.\d\d) to \d\.\d\d of its\s+wall time")[0],
+        wall.0
+    );
+    assert_eq!(
+        quoted(r"and \d\.\d\d to (\d\.\d\d) of its\s+wall time")[0],
+        wall.1
+    );
     let dev = |key: &str| -> Vec<String> {
         ["none", "occ", "server"]
             .iter()
@@ -441,7 +486,10 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
         found[0].split_whitespace().collect::<Vec<_>>().join(" ")
     };
     let listed = |v: Vec<String>| format!("{}, {} and {}", v[0], v[1], v[2]);
-    assert_eq!(said(r"the notebook's\s+wall\s+time"), listed(dev("wall_ms")));
+    assert_eq!(
+        said(r"the notebook's\s+wall\s+time"),
+        listed(dev("wall_ms"))
+    );
     assert_eq!(said(r"its\s+CPU"), listed(dev("cpu_ms")));
 
     let timeline = read("timeline.json");
@@ -528,7 +576,6 @@ fn hot_document_data_compares_occ_and_sharded_in_one_run() {
     }
 }
 
-
 /// An example is a listing first: the lesson is short and the book shows it. Counted as
 /// `../shared/tools/lesson-lines.py` counts (the lines before `#[cfg(test)]`, and of those the
 /// lines inside the anchored regions, or whole files, that the chapters include): the median
@@ -564,8 +611,9 @@ fn examples_are_listings_first_and_the_readers_library_is_small() {
         let mut shown = vec![anchors.contains(&&None); body];
         for anchor in anchors.iter().filter_map(|a| a.as_deref()) {
             let marks = |line: &str, mark: &str| {
-                line.split_once(mark)
-                    .is_some_and(|(_, rest)| rest.split_whitespace().next() == Some(anchor))
+                line.split_once(mark).is_some_and(|(_, rest)| {
+                    rest.split_whitespace().next() == Some(anchor)
+                })
             };
             let mut inside = false;
             for (i, line) in lines.iter().enumerate() {

@@ -26,6 +26,9 @@
 //! to it counts as "may have been applied".
 //! A real service would keep such a history only in tests; in production the lesson is the
 //! classification, and what to do with the third and fourth rows.
+//!
+//! Chapter 20 holds accounts to the transfers that were recorded the same way: [`Accounts`]
+//! reads them back, [`expected_accounts`] says what they must hold.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error as _;
@@ -33,6 +36,26 @@ use std::error::Error as _;
 use anyhow::{Result, bail};
 use elasticsearch::http::response::Response;
 use serde_json::{Value, json};
+
+/// Checks each condition into `claims` (a [`Claims`](crate::Claims)), naming a failed one by
+/// its own source text: Part III's examples hold a run to a dozen facts at a time.
+///
+/// ```
+/// let mut claims = harness::Claims::new();
+/// let (read, written) = (1, 2);
+/// harness::check_each!(claims;
+///     read < written,
+///     read + 1 == written,
+/// );
+/// assert_eq!(claims.checked(), 2);
+/// assert!(claims.all_hold());
+/// ```
+#[macro_export]
+macro_rules! check_each {
+    ($claims:expr; $($holds:expr),+ $(,)?) => {
+        $( $claims.check($holds, stringify!($holds)); )+
+    };
+}
 
 /// What one attempt at a write came to.
 #[derive(Debug, Clone)]
@@ -62,8 +85,10 @@ impl Outcome {
     pub fn brief(&self) -> String {
         match self {
             Outcome::Acknowledged(body) => format!(
-                "acknowledged (_seq_no {}, _primary_term {})",
-                body["_seq_no"], body["_primary_term"]
+                "acknowledged: result={} _seq_no={} _primary_term={}",
+                body["result"].as_str().unwrap_or("?"),
+                body["_seq_no"],
+                body["_primary_term"]
             ),
             Outcome::Conflicted(error) => format!(
                 "conflicted: {}",
@@ -310,12 +335,71 @@ impl History {
         counts
     }
 
+    /// How many operations (distinct `op`s) the attempts were made for.
+    pub fn operations(&self) -> usize {
+        let ops: BTreeSet<&str> =
+            self.attempts.iter().map(|a| a.op.as_str()).collect();
+        ops.len()
+    }
+
     /// The indeterminate attempts, for showing a few.
     pub fn indeterminate(&self) -> impl Iterator<Item = &Attempt> {
         self.attempts
             .iter()
             .filter(|a| matches!(a.outcome, Outcome::Indeterminate(_)))
     }
+}
+
+impl std::fmt::Display for Counts {
+    /// `acknowledged=3 indeterminate=3`, with `conflicted=` and `not_sent=` when not zero.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "acknowledged={} indeterminate={}",
+            self.acknowledged, self.indeterminate
+        )?;
+        for (name, n) in
+            [("conflicted", self.conflicted), ("not_sent", self.not_sent)]
+        {
+            if n > 0 {
+                write!(f, " {name}={n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A run of increments of one counter document (`{"counter": n, "ops": [ids]}`), as a
+/// `RESULT` line gives it: attempts, acknowledged, indeterminate, the final counter, and
+/// whether it matches the ids the document lists one for one ([`check_ids`]).
+///
+/// ```
+/// use harness::history::{History, Outcome, counter_run};
+/// use serde_json::json;
+///
+/// let mut history = History::new();
+/// history.record("inc-1", "node-1", &Outcome::Indeterminate("timed out".into()));
+/// history.record("inc-1", "node-1", &Outcome::Acknowledged(json!({ "result": "noop" })));
+/// let run = counter_run(&history, &json!({ "counter": 1, "ops": ["inc-1"] }));
+/// assert_eq!(run, json!({ "attempts": 2, "acknowledged": 1, "indeterminate": 1,
+///                         "final": 1, "exact_ids": true }));
+/// ```
+pub fn counter_run(history: &History, document: &Value) -> Value {
+    let ops: Vec<String> = document["ops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|op| op.as_str().map(str::to_string))
+        .collect();
+    let count = document["counter"].as_u64().unwrap_or_default();
+    let counts = history.counts();
+    json!({
+        "attempts": history.attempts().len(),
+        "acknowledged": counts.acknowledged,
+        "indeterminate": counts.indeterminate,
+        "final": count,
+        "exact_ids": check_ids(history, count, &ops).holds(),
+    })
 }
 
 /// What a counter of plain increments may end at, given the history: at least one per
@@ -514,4 +598,264 @@ impl IdCheck {
             "denied_across_fault": self.denied_across_fault,
         })
     }
+}
+
+/// Chapter 18's plain counter held to its history ([`counter_bounds`]): the check, the lines
+/// a person reads, and the counter's `RESULT` fields.
+///
+/// ```
+/// use harness::history::{History, Outcome, plain_report};
+/// use serde_json::json;
+///
+/// let mut history = History::new();
+/// history.record("c0-1", "node-1", &Outcome::Acknowledged(json!({})));
+/// history.record("c0-2", "node-3", &Outcome::Indeterminate("timed out".into()));
+/// let (check, lines, fields) = plain_report(&history, 2);
+/// assert!(check.holds());
+/// assert!(lines[0].ends_with("-> 1 <= 2 <= 2"), "{}", lines[0]);
+/// assert_eq!((fields["increments"].as_u64(), fields["held"].as_bool()), (Some(2), Some(true)));
+/// ```
+pub fn plain_report(
+    history: &History,
+    final_count: u64,
+) -> (CounterCheck, Vec<String>, Value) {
+    let check = counter_bounds(history).check(final_count);
+    let c = history.counts();
+    let mut lines = vec![format!(
+        "plain:      final={final_count} acknowledged={} conflicted={} ({} in flight at the \
+         kill) not_sent={} indeterminate={} -> {} <= {final_count} <= {}",
+        c.acknowledged,
+        c.conflicted,
+        c.conflicted_across_fault,
+        c.not_sent,
+        c.indeterminate,
+        check.bounds.low,
+        check.bounds.high
+    )];
+    let twice = final_count.saturating_sub(c.acknowledged + c.indeterminate);
+    if twice > 0 {
+        lines.push(format!(
+            "  plain: {twice} more than acknowledged + indeterminate: a 409 answered a write \
+             that had been applied, and its client applied it again"
+        ));
+    }
+    let fields = json!({
+        "increments": history.operations(),
+        "acknowledged": c.acknowledged,
+        "conflicted": c.conflicted,
+        "conflicted_in_flight_at_kill": c.conflicted_across_fault,
+        "not_sent": c.not_sent,
+        "indeterminate": c.indeterminate,
+        "final": final_count,
+        "lost_acknowledged": check.lost,
+        "counted_twice": twice,
+        "unexplained": check.unexplained,
+        "held": check.holds(),
+    });
+    (check, lines, fields)
+}
+
+/// Chapter 18's idempotent counter, the document `{"counter": n, "ops": [ids]}`, held to its
+/// history ([`check_ids`]): the check, the lines a person reads (with every increment applied
+/// although no answer said so, and its attempts), and the counter's `RESULT` fields.
+pub fn idempotent_report(
+    history: &History,
+    document: &Value,
+) -> (IdCheck, Vec<String>, Value) {
+    let applied: Vec<String> = document["ops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| id.as_str().map(str::to_string))
+        .collect();
+    let final_count = document["counter"].as_u64().unwrap_or_default();
+    let check = check_ids(history, final_count, &applied);
+    let c = history.counts();
+    let mut lines = vec![format!(
+        "idempotent: final={final_count} distinct ids={} acknowledged={} conflicted={} ({} in \
+         flight at the kill) not_sent={} indeterminate={}; landed unacknowledged={}, applied \
+         twice={}, lost={}",
+        check.distinct,
+        c.acknowledged,
+        c.conflicted,
+        c.conflicted_across_fault,
+        c.not_sent,
+        c.indeterminate,
+        check.landed_unacknowledged.len(),
+        check.duplicates.len(),
+        check.missing.len()
+    )];
+    for op in &check.denied_but_applied {
+        lines.push(format!("  {op} was applied although no answer said so:"));
+        for attempt in history.attempts().iter().filter(|a| &a.op == op) {
+            let when = if attempt.across_fault {
+                ", in flight at the kill"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "    via {}{when}: {}",
+                attempt.node,
+                attempt.outcome.brief()
+            ));
+        }
+    }
+    let mut fields = check.fields();
+    fields["increments"] = json!(history.operations());
+    fields["acknowledged"] = json!(c.acknowledged);
+    fields["indeterminate"] = json!(c.indeterminate);
+    fields["held"] = json!(check.holds());
+    (check, lines, fields)
+}
+
+/// At most `limit` indeterminate attempts of `histories`, one line each.
+pub fn indeterminate_lines(histories: &[&History], limit: usize) -> Vec<String> {
+    histories
+        .iter()
+        .flat_map(|h| h.indeterminate())
+        .take(limit)
+        .map(|a| {
+            format!(
+                "  indeterminate: {} on {}: {}",
+                a.op,
+                a.node,
+                a.outcome.brief()
+            )
+        })
+        .collect()
+}
+
+/// The sums over several runs of chapter 18's race, from each run's `RESULT` fields (with
+/// its `plain` and `idempotent` counters), as the last `RESULT` line of `--runs R` gives them.
+///
+/// ```
+/// use harness::history::sum_failover_runs;
+/// use serde_json::json;
+///
+/// let run = json!({
+///     "plain": { "acknowledged": 10, "indeterminate": 1, "increments": 11, "counted_twice": 1 },
+///     "idempotent": { "acknowledged": 9, "indeterminate": 0, "increments": 9 },
+/// });
+/// let sums = sum_failover_runs(&[run.clone(), run]);
+/// assert_eq!((sums["runs"].as_u64(), sums["increments"].as_u64()), (Some(2), Some(40)));
+/// assert_eq!(sums["plain_counted_twice"], 2);
+/// ```
+pub fn sum_failover_runs(runs: &[Value]) -> Value {
+    let sum = |counters: &[&str], field: &str| -> u64 {
+        runs.iter()
+            .flat_map(|run| {
+                counters
+                    .iter()
+                    .map(move |c| run[*c][field].as_u64().unwrap_or(0))
+            })
+            .sum()
+    };
+    let both = ["plain", "idempotent"];
+    json!({
+        "example": "failover_race",
+        "runs": runs.len(),
+        "increments": sum(&both, "increments"),
+        "acknowledged": sum(&both, "acknowledged"),
+        "indeterminate": sum(&both, "indeterminate"),
+        "lost_acknowledged": sum(&both, "lost_acknowledged"),
+        "plain_counted_twice": sum(&["plain"], "counted_twice"),
+        "unexplained": sum(&["plain"], "unexplained"),
+        "applied_twice": sum(&["idempotent"], "applied_twice"),
+        "denied_but_applied": sum(&["idempotent"], "denied_but_applied"),
+    })
+}
+
+/// The sums of [`sum_failover_runs`] in one line for a person.
+pub fn sums_line(sums: &Value) -> String {
+    format!(
+        "{} increments, {} acknowledged, {} indeterminate; lost acknowledged {}; plain \
+         counted twice {} (unexplained {}); idempotent applied twice {}, applied despite a \
+         409 {}",
+        sums["increments"],
+        sums["acknowledged"],
+        sums["indeterminate"],
+        sums["lost_acknowledged"],
+        sums["plain_counted_twice"],
+        sums["unexplained"],
+        sums["applied_twice"],
+        sums["denied_but_applied"]
+    )
+}
+
+/// Chapter 20's accounts: each one's balance and the ids of the transfers it lists as applied
+/// (sorted), by name.
+pub type Accounts = BTreeMap<String, (i64, Vec<String>)>;
+
+/// Reads those of the accounts `names` that exist in `index` (realtime GETs), each a document
+/// `{"balance": 900, "applied": ["t-1"]}`.
+pub async fn read_accounts(
+    client: &elasticsearch::Elasticsearch,
+    index: &str,
+    names: &[&str],
+) -> Result<Accounts> {
+    let mut found = Accounts::new();
+    for name in names {
+        if let Some(account) = esbook::doc::find(client, index, name).await? {
+            let mut ids: Vec<String> = account.source["applied"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|id| id.as_str().map(str::to_string))
+                .collect();
+            ids.sort();
+            found.insert(name.to_string(), (account.number("balance")?, ids));
+        }
+    }
+    Ok(found)
+}
+
+/// The sum of the balances.
+pub fn total(accounts: &Accounts) -> i64 {
+    accounts.values().map(|(balance, _)| balance).sum()
+}
+
+/// The balances in one line for a person: `alice 900, bob 1000 (total 1900)`.
+///
+/// ```
+/// use harness::history::{Accounts, show_accounts};
+///
+/// let accounts = Accounts::from([("alice".into(), (900, vec![])), ("bob".into(), (1000, vec![]))]);
+/// assert_eq!(show_accounts(&accounts), "alice 900, bob 1000 (total 1900)");
+/// ```
+pub fn show_accounts(accounts: &Accounts) -> String {
+    let shown: Vec<String> = accounts
+        .iter()
+        .map(|(name, (balance, _))| format!("{name} {balance}"))
+        .collect();
+    format!("{} (total {})", shown.join(", "), total(accounts))
+}
+
+/// What accounts `names`, opened at `opening`, hold once each transfer `(id, from, to,
+/// amount)` was applied exactly once: the balances moved, and each id listed by both sides.
+///
+/// ```
+/// use harness::history::expected_accounts;
+///
+/// let after = expected_accounts(&["alice", "bob"], 1000, &[("t-1", "alice", "bob", 100)]);
+/// assert_eq!(after["alice"], (900, vec!["t-1".to_string()]));
+/// assert_eq!(after["bob"], (1100, vec!["t-1".to_string()]));
+/// ```
+pub fn expected_accounts(
+    names: &[&str],
+    opening: i64,
+    transfers: &[(&str, &str, &str, i64)],
+) -> Accounts {
+    let mut accounts: Accounts = names
+        .iter()
+        .map(|name| (name.to_string(), (opening, vec![])))
+        .collect();
+    for (id, from, to, amount) in transfers {
+        for (name, delta) in [(from, -amount), (to, *amount)] {
+            let (balance, ids) = accounts.entry(name.to_string()).or_default();
+            *balance += delta;
+            ids.push(id.to_string());
+        }
+    }
+    accounts.values_mut().for_each(|(_, ids)| ids.sort());
+    accounts
 }

@@ -1,5 +1,6 @@
 //! A cluster of several nodes, each reachable on its own, and the node failures Part III
-//! injects.
+//! injects: chapter 17's single kill, and chapter 18's failover in the middle of a race
+//! ([`FaultWatch`], [`inject_failover`]).
 //!
 //! Every other chapter talks to one node through one client. The failover chapters kill nodes,
 //! so a client that only knows one node would die with it. Here each node has its own client
@@ -16,16 +17,18 @@
 //! own cluster, which the book will not touch, a line asking you to do it.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use elasticsearch::Elasticsearch;
 use elasticsearch::cat::CatShardsParts;
 use elasticsearch::cluster::{ClusterHealthParts, ClusterStateParts};
 use elasticsearch::indices::IndicesPutSettingsParts;
 use elasticsearch::nodes::NodesInfoParts;
 use elasticsearch::params::WaitForStatus;
+use elasticsearch::{Elasticsearch, GetParts};
 use provision::container::{self, ContainerCluster};
 use provision::facts::RELEASE;
 use provision::local::{self, Topology};
@@ -33,6 +36,7 @@ use provision::progress::{Ticker, say};
 use serde_json::{Value, json};
 
 use esbook::cluster::{Source, forced_path};
+use esbook::doc::Versioned;
 use esbook::{Cluster, Needs, client, doc};
 
 /// How long a fault may take to show (a node leaving, a new primary, a node rejoining).
@@ -377,6 +381,224 @@ impl Failover {
         self.at = (self.at + 1) % self.nodes.len();
         self.node()
     }
+
+    /// A realtime GET of `id` through the current node, with deadline `timeout`; `None`, and
+    /// the next node, if it failed. Reads change nothing, so a caller simply tries again.
+    pub async fn read(
+        &mut self,
+        index: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> Option<Versioned> {
+        let response = self
+            .node()
+            .client
+            .get(GetParts::IndexId(index, id))
+            .request_timeout(timeout)
+            .send()
+            .await;
+        let body = match response {
+            Ok(response) if response.status_code().is_success() => {
+                response.json::<Value>().await.ok()
+            }
+            _ => None,
+        };
+        let versioned = body.and_then(|body| {
+            Some(Versioned {
+                seq_no: body["_seq_no"].as_i64()?,
+                primary_term: body["_primary_term"].as_i64()?,
+                version: body["_version"].as_i64()?,
+                source: body["_source"].clone(),
+            })
+        });
+        if versioned.is_none() {
+            self.move_on();
+        }
+        versioned
+    }
+}
+
+/// What the clients of chapter 18's race share with [`inject_failover`]: the writes in flight
+/// through each node (so that a node can be killed while one is), the failovers begun and over
+/// (so that each write can tell whether a node died while it was in flight), the increments
+/// done so far, and when to stop.
+pub struct FaultWatch {
+    in_flight: HashMap<String, AtomicUsize>,
+    /// Failovers begun (counted just before the kill) and over (counted once a new primary
+    /// was promoted). A write sent before a failover was over and answered after it began was
+    /// in flight at the kill: its answer may come from either side of it. (Counting the kill
+    /// alone would miss writes sent while the kill itself was under way.)
+    begun: AtomicU64,
+    over: AtomicU64,
+    increments: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// A write on its way through a node: see [`FaultWatch::sent`].
+pub struct InFlight {
+    node: String,
+    over_before: u64,
+}
+
+impl FaultWatch {
+    pub fn new(cluster: &Nodes) -> FaultWatch {
+        FaultWatch {
+            in_flight: cluster
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), AtomicUsize::new(0)))
+                .collect(),
+            begun: AtomicU64::new(0),
+            over: AtomicU64::new(0),
+            increments: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// A write is sent through `node`; hand the result to [`FaultWatch::answered`].
+    pub fn sent(&self, node: &str) -> InFlight {
+        if let Some(n) = self.in_flight.get(node) {
+            n.fetch_add(1, Ordering::SeqCst);
+        }
+        let over_before = self.over.load(Ordering::SeqCst);
+        InFlight {
+            node: node.to_string(),
+            over_before,
+        }
+    }
+
+    /// The write came back (with an answer or without): whether a node was killed while it
+    /// was in flight.
+    pub fn answered(&self, write: InFlight) -> bool {
+        if let Some(n) = self.in_flight.get(&write.node) {
+            n.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.begun.load(Ordering::SeqCst) > write.over_before
+    }
+
+    /// Writes in flight through `node` now.
+    pub fn in_flight(&self, node: &str) -> usize {
+        self.in_flight
+            .get(node)
+            .map_or(0, |n| n.load(Ordering::SeqCst))
+    }
+
+    /// One more increment done.
+    pub fn increment_done(&self) {
+        self.increments.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Increments done so far.
+    pub fn increments(&self) -> u64 {
+        self.increments.load(Ordering::SeqCst)
+    }
+
+    /// Whether the race goes on.
+    pub fn running(&self) -> bool {
+        !self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Ends the race.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What [`inject_failover`] did.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub killed: String,
+    /// Writes in flight through the killed node when it was killed.
+    pub in_flight: usize,
+    /// From the kill to a started primary on another node.
+    pub promotion: Duration,
+    /// The shard's primary term after the promotion.
+    pub term: i64,
+    /// From the restart to the index green again.
+    pub back_after: Duration,
+}
+
+/// Chapter 18's failover, while the race of `watch` runs: lets the race warm up for a second,
+/// kills the node holding `index`'s primary at a moment when a write is in flight through it
+/// (waiting up to three seconds for one), waits for a new primary, starts the node again,
+/// waits until the index is green, and lets the race run one more second. Says what happened
+/// in two lines.
+pub async fn inject_failover(
+    cluster: &Nodes,
+    index: &str,
+    watch: &FaultWatch,
+) -> Result<Fault> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first = &cluster.nodes[0].client;
+    let victim = primary_node(first, index)
+        .await?
+        .context("no started primary")?;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while watch.in_flight(&victim) == 0 && Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+    let in_flight = watch.in_flight(&victim);
+    let killed = Instant::now();
+    watch.begun.fetch_add(1, Ordering::SeqCst);
+    cluster.kill(&victim).await?;
+    let survivor = &cluster.other_than(&victim).client;
+    let (promoted, _) = wait_for_new_primary(survivor, index, &victim).await?;
+    let promotion = killed.elapsed();
+    watch.over.fetch_add(1, Ordering::SeqCst);
+    let term = primary_term(survivor, index).await?;
+    println!(
+        "killed {victim} ({}) with {in_flight} write(s) in flight through it, after {} \
+         increments; {promoted} primary after {:.1}s, term {term}",
+        cluster.how_killed(),
+        watch.increments(),
+        promotion.as_secs_f64()
+    );
+    let restarting = Instant::now();
+    cluster.restart(&victim).await?;
+    let health = health(survivor, Some(index), WaitForStatus::Green).await?;
+    let back_after = restarting.elapsed();
+    println!(
+        "{victim} back and the index {} {:.1}s later, after {} increments",
+        health["status"].as_str().unwrap_or_default(),
+        back_after.as_secs_f64(),
+        watch.increments()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(Fault {
+        killed: victim,
+        in_flight,
+        promotion,
+        term,
+        back_after,
+    })
+}
+
+/// Each node's own copy (`preference=_local`) of the documents `ids`, one line per node:
+/// `node-1's copy: plain counter=1121 _seq_no=2174 _primary_term=2, ...`; and whether all
+/// the nodes hold the same.
+pub async fn local_copies(
+    cluster: &Nodes,
+    index: &str,
+    ids: &[&str],
+) -> Result<(Vec<String>, bool)> {
+    let mut copies = Vec::new();
+    for node in &cluster.nodes {
+        let mut shown = Vec::new();
+        for id in ids {
+            let body = read_local_copy(&node.client, index, id).await?;
+            shown.push(format!(
+                "{id} counter={} _seq_no={} _primary_term={}",
+                body["_source"]["counter"], body["_seq_no"], body["_primary_term"]
+            ));
+        }
+        copies.push((node.name.clone(), shown.join(", ")));
+    }
+    let agree = copies.windows(2).all(|w| w[0].1 == w[1].1);
+    let lines = copies
+        .iter()
+        .map(|(node, docs)| format!("{node}'s copy: {docs}"))
+        .collect();
+    Ok((lines, agree))
 }
 
 /// One copy of a shard, as `_cat/shards` lists it.
@@ -570,6 +792,88 @@ pub async fn wait_for_new_primary(
     )
     .await?;
     Ok((found.unwrap_or_default(), started.elapsed()))
+}
+
+/// Where each copy of `index`'s shard is, in one line for a person:
+/// `shard 0 of bank: primary on node-3 (STARTED), replica on node-1 (STARTED), ...`.
+pub async fn copies_line(client: &Elasticsearch, index: &str) -> Result<String> {
+    let shown: Vec<String> = shard_copies(client, index)
+        .await?
+        .iter()
+        .map(|c| {
+            let role = if c.primary { "primary" } else { "replica" };
+            format!("{role} on {} ({})", c.node, c.state)
+        })
+        .collect();
+    Ok(format!("shard 0 of {index}: {}", shown.join(", ")))
+}
+
+/// A cluster health answer in one line for a person: status, nodes, and the unassigned
+/// copies (`delayed_unassigned_shards` counts over the whole cluster even when the health was
+/// asked about one index).
+pub fn health_line(health: &Value) -> String {
+    format!(
+        "{}, {} nodes, unassigned_shards={}, delayed_unassigned_shards={}",
+        health["status"].as_str().unwrap_or_default(),
+        health["number_of_nodes"],
+        health["unassigned_shards"],
+        health["delayed_unassigned_shards"]
+    )
+}
+
+/// The name of the elected master node.
+pub async fn elected_master(client: &Elasticsearch) -> Result<String> {
+    let response = client.cat().master().format("json").send().await?;
+    let rows = doc::expect_success(response, "asking for the master").await?;
+    Ok(rows[0]["node"].as_str().unwrap_or_default().to_string())
+}
+
+/// Why a replica of `index`'s shard stays unassigned, in one line: each node's deciding "no",
+/// from the allocation explain API (`can_allocate=no; no on node-1: same_shard, ...`).
+pub async fn why_unassigned(client: &Elasticsearch, index: &str) -> Result<String> {
+    let response = client
+        .cluster()
+        .allocation_explain()
+        .body(json!({ "index": index, "shard": 0, "primary": false }))
+        .send()
+        .await?;
+    let body = doc::expect_success(response, "explaining the allocation").await?;
+    let decisions: Vec<String> = body["node_allocation_decisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|node| {
+            let deciders: Vec<&str> = node["deciders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|d| d["decision"] == "NO")
+                .filter_map(|d| d["decider"].as_str())
+                .collect();
+            let name = node["node_name"].as_str().unwrap_or_default();
+            format!("{name}: {}", deciders.join("+"))
+        })
+        .collect();
+    Ok(format!(
+        "can_allocate={}; no on {}",
+        body["can_allocate"].as_str().unwrap_or_default(),
+        decisions.join(", ")
+    ))
+}
+
+/// Document `id` as `client`'s node's own copy holds it (`preference=_local`), whichever copy
+/// is the primary: the whole GET answer.
+pub async fn read_local_copy(
+    client: &Elasticsearch,
+    index: &str,
+    id: &str,
+) -> Result<Value> {
+    let response = client
+        .get(GetParts::IndexId(index, id))
+        .preference("_local")
+        .send()
+        .await?;
+    doc::expect_success(response, "reading the node's own copy").await
 }
 
 /// Polls `done` until it says yes, ignoring its errors (a node may be down, a master being

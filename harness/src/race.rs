@@ -334,7 +334,12 @@ impl Run {
 
     /// The fields of the `RESULT` line of `strategy`'s run of `race` in `example`, which the
     /// benchmark, the container test and the book's tests read.
-    pub fn result_fields(&self, example: &str, strategy: &str, race: &Race) -> Value {
+    pub fn result_fields(
+        &self,
+        example: &str,
+        strategy: &str,
+        race: &Race,
+    ) -> Value {
         json!({
             "example": example,
             "strategy": strategy,
@@ -368,12 +373,20 @@ impl Run {
     /// run.check("occ", false, &Race::default(), &mut claims);
     /// assert!(!claims.all_hold());
     /// ```
-    pub fn check(&self, name: &str, loses_increments: bool, race: &Race, claims: &mut Claims) {
+    pub fn check(
+        &self,
+        name: &str,
+        loses_increments: bool,
+        race: &Race,
+        claims: &mut Claims,
+    ) {
         let (total, expected, counted) = (self.total, self.expected, self.counted);
         if loses_increments && race.clients > 1 {
             claims.check(
                 total.acknowledged == expected,
-                format!("{name}: every one of the {expected} writes was acknowledged"),
+                format!(
+                    "{name}: every one of the {expected} writes was acknowledged"
+                ),
             );
             claims.check(
                 counted < expected,
@@ -382,7 +395,9 @@ impl Run {
         } else if loses_increments {
             claims.check(
                 counted == expected,
-                format!("{name}: a single client has nobody to race, so nothing is lost"),
+                format!(
+                    "{name}: a single client has nobody to race, so nothing is lost"
+                ),
             );
         } else {
             claims.check(
@@ -397,7 +412,9 @@ impl Run {
             if race.backoff.max_attempts >= Race::default().backoff.max_attempts {
                 claims.check(
                     total.acknowledged == expected,
-                    format!("{name}: every increment landed, {expected} of {expected}"),
+                    format!(
+                        "{name}: every increment landed, {expected} of {expected}"
+                    ),
                 );
             } else {
                 claims.check(

@@ -30,7 +30,9 @@ pub fn output(name: &str) -> String {
 pub fn results(name: &str) -> Vec<Value> {
     let path = root().join(format!("src/runs/{name}.jsonl"));
     fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (cargo xtask record writes it)", path.display()))
+        .unwrap_or_else(|e| {
+            panic!("{}: {e} (cargo xtask record writes it)", path.display())
+        })
         .lines()
         .map(|line| serde_json::from_str(line).expect("a recorded result is JSON"))
         .collect()
@@ -44,7 +46,10 @@ pub fn result(name: &str, key: &str, value: &str) -> Value {
         .collect();
     match found.as_slice() {
         [one] => one.clone(),
-        _ => panic!("{name}: {} results with {key}={value}, not one", found.len()),
+        _ => panic!(
+            "{name}: {} results with {key}={value}, not one",
+            found.len()
+        ),
     }
 }
 

@@ -55,7 +55,9 @@ where
 /// assert_eq!(code, std::process::ExitCode::FAILURE); // and stderr says "error: no cluster"
 /// # }
 /// ```
-pub async fn run_main(body: impl Future<Output = anyhow::Result<usize>>) -> ExitCode {
+pub async fn run_main(
+    body: impl Future<Output = anyhow::Result<usize>>,
+) -> ExitCode {
     match body.await {
         Ok(checks) => {
             if checks > 0 {

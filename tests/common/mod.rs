@@ -124,9 +124,10 @@ pub fn example(name: &str) -> &'static Path {
 /// Every example Cargo builds, from `Cargo.toml`'s `[[example]]` sections, in book order.
 #[allow(dead_code)] // not every test binary that includes this module lists the examples
 pub fn examples() -> Vec<String> {
-    let manifest =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-            .expect("Cargo.toml");
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+    )
+    .expect("Cargo.toml");
     manifest
         .split("[[example]]")
         .skip(1)

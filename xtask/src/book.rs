@@ -201,11 +201,12 @@ pub fn results_table(outputs: &[Output]) -> Result<String> {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let variant = ["strategy", "mode", "part", "design", "writer", "pattern"]
-                .iter()
-                .map(|key| cell(key))
-                .find(|v| !v.is_empty())
-                .unwrap_or_default();
+            let variant =
+                ["strategy", "mode", "part", "design", "writer", "pattern"]
+                    .iter()
+                    .map(|key| cell(key))
+                    .find(|v| !v.is_empty())
+                    .unwrap_or_default();
             let args = output.command.split_once(" -- ").map(|(_, a)| a);
             let run = match args {
                 Some(args) if variant.is_empty() => format!("`{args}`"),
