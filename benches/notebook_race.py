@@ -31,14 +31,17 @@ es = Elasticsearch(ES_HOST)
 
 
 # Cell 3
+# ANCHOR: no_occ
 def read_modify_write_no_occ(iterations):
     for _ in range(iterations):
         doc = es.get(index=INDEX, id=DOC_ID)
         current = doc['_source']['counter']
         es.index(index=INDEX, id=DOC_ID, body={'counter': current + 1})
+# ANCHOR_END: no_occ
 
 
 # Cell 4
+# ANCHOR: occ
 def occ_increment(iterations):
     for _ in range(iterations):
         while True:
@@ -57,9 +60,11 @@ def occ_increment(iterations):
                 break
             except exceptions.ConflictError:
                 continue
+# ANCHOR_END: occ
 
 
 # Cell 10 (named occ_increment there)
+# ANCHOR: server
 def occ_increment_server(iters):
     for _ in range(iters):
         es.update(
@@ -68,6 +73,7 @@ def occ_increment_server(iters):
             body={"script": "ctx._source.counter += 1"},
             retry_on_conflict=10  # number of auto-retries if a conflict occurs
         )
+# ANCHOR_END: server
 
 
 target = {

@@ -87,9 +87,11 @@ async fn bulk_actions(cluster: &Cluster, index: &str) -> Result<Claims> {
         .retry_on_conflict(3)
         .into();
     let update = bulk::send(client, index, vec![retried]).await?;
+    let item = &update.items[0];
+    let result = item.body["result"].as_str().unwrap_or("");
     println!(
-        "an update item with retry_on_conflict=3: {}",
-        update.body["items"][0]
+        "an update item with retry_on_conflict=3: {} {}: HTTP {} result={result}",
+        item.action, item.id, item.status
     );
     // ...but not when it carries a condition, which a fresh read would void.
     let both: Vec<JsonBody<Value>> = vec![
@@ -204,7 +206,7 @@ mod tests {
             "HTTP 400 action_request_validation_exception: Validation Failed: 1: create \
              operations do not support compare and set. use index instead;",
             "was written: false",
-            r#""result":"updated""#,
+            "retry_on_conflict=3: update b: HTTP 200 result=updated",
             "compare and write operations can not be retried",
         ] {
             assert!(output.contains(words), "bulk_actions.txt lacks {words:?}");

@@ -186,13 +186,7 @@ fn report(
     run: &race::Run,
     claims: &mut Claims,
 ) {
-    let mut result = run.result_fields("counter_race", strategy.name(), &race);
-    if strategy == Strategy::Server {
-        result["retry_on_conflict"] = json!(race.retry_on_conflict);
-    }
-    if strategy != Strategy::None {
-        result["max_attempts"] = json!(race.backoff.max_attempts);
-    }
+    let mut result = run.result_fields("counter_race", &strategy, &race);
     result["client_cpu_ms"] = json!(run.cpu.as_millis() as u64);
     report::result(cluster, run.elapsed, result);
     run.check(strategy.name(), strategy.loses_increments(), &race, claims);

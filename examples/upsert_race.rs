@@ -242,16 +242,10 @@ fn report(
     claims: &mut Claims,
 ) {
     let t = run.total;
-    let mut result = run.result_fields("upsert_race", strategy.name(), &race);
+    let mut result = run.result_fields("upsert_race", &strategy, &race);
     result["created"] = json!(t.created);
     result["written_as_new"] = json!(t.written_as_new);
     result["create_conflicts"] = json!(t.create_conflicts);
-    if strategy != Strategy::None {
-        result["max_attempts"] = json!(race.backoff.max_attempts);
-    }
-    if strategy.needs() == Needs::Scripting {
-        result["retry_on_conflict"] = json!(race.retry_on_conflict);
-    }
     report::result(cluster, run.elapsed, result);
     run.check(strategy.name(), strategy.loses_increments(), &race, claims);
     if !strategy.loses_increments() {

@@ -33,6 +33,26 @@ fn chapters() -> Vec<(PathBuf, String)> {
     chapters
 }
 
+/// The chapters and the Markdown they include from folders below `src/` (each chapter's
+/// exercises, `src/exercises/chNN.md`): every file whose includes, listings and links count.
+fn pages() -> Vec<(PathBuf, String)> {
+    let mut pages = chapters();
+    let mut fragments: Vec<_> = fs::read_dir(root().join("src/exercises"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| {
+            let text = fs::read_to_string(&p).expect("a page");
+            (p, text)
+        })
+        .collect();
+    fragments.sort();
+    pages.extend(fragments);
+    pages
+}
+
 /// Every `{{#include FILE}}` and `{{#include FILE:ANCHOR}}` in `text`.
 fn includes(text: &str) -> Vec<(String, Option<String>)> {
     text.match_indices("{{#include ")
@@ -53,7 +73,7 @@ fn includes(text: &str) -> Vec<(String, Option<String>)> {
 #[test]
 fn every_include_names_an_existing_file_and_anchor() {
     let mut checked = 0;
-    for (chapter, text) in chapters() {
+    for (chapter, text) in pages() {
         for (file, anchor) in includes(&text) {
             let path = chapter.parent().unwrap().join(&file);
             let source = fs::read_to_string(&path).unwrap_or_else(|_| {
@@ -81,9 +101,10 @@ fn every_include_names_an_existing_file_and_anchor() {
 #[test]
 fn internal_links_resolve_and_summary_lists_every_chapter() {
     let summary = fs::read_to_string(root().join("src/SUMMARY.md")).unwrap();
-    for (chapter, text) in chapters() {
+    for (chapter, text) in pages() {
         let name = chapter.file_name().unwrap().to_string_lossy().to_string();
-        if name != "SUMMARY.md" {
+        let fragment = chapter.parent() != Some(&root().join("src"));
+        if name != "SUMMARY.md" && !fragment {
             assert!(
                 summary.contains(&format!("({name})")),
                 "SUMMARY.md does not list {name}"
@@ -99,7 +120,9 @@ fn internal_links_resolve_and_summary_lists_every_chapter() {
                 continue;
             }
             let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
-            let linked = chapter.parent().unwrap().join(file);
+            // A fragment is pasted into its chapter, so its links, like the chapter's, start
+            // from `src/`.
+            let linked = root().join("src").join(file);
             assert!(linked.exists(), "{name}: broken link to {target}");
             if !anchor.is_empty() && file.ends_with(".md") {
                 let text = fs::read_to_string(&linked).unwrap();
@@ -183,7 +206,7 @@ fn examples() -> Vec<String> {
 fn every_rust_listing_is_an_include_of_compiled_tested_code() {
     let examples = examples();
     let mut listings = 0;
-    for (chapter, text) in chapters() {
+    for (chapter, text) in pages() {
         let mut in_rust = false;
         for line in text.lines() {
             let fence = line.trim_start();
@@ -201,21 +224,31 @@ fn every_rust_listing_is_an_include_of_compiled_tested_code() {
             }
             let included = line
                 .trim()
-                .strip_prefix("{{#include ../")
-                .or_else(|| line.trim().strip_prefix("{{#rustdoc_include ../"))
+                .strip_prefix("{{#include ")
+                .or_else(|| line.trim().strip_prefix("{{#rustdoc_include "))
                 .unwrap_or_else(|| {
                     panic!(
                         "{}: a Rust listing holds code typed into the prose: {line:?}",
                         chapter.display()
                     )
                 });
-            let file = included.split([':', '}']).next().unwrap();
+            let relative = included.split([':', '}']).next().unwrap();
+            // The included file, relative to the workspace's root.
+            let path = chapter
+                .parent()
+                .unwrap()
+                .join(relative)
+                .canonicalize()
+                .unwrap();
+            let file = path.strip_prefix(root().canonicalize().unwrap()).unwrap();
+            let file = file.to_string_lossy();
             let compiled = file
                 .strip_prefix("examples/")
                 .and_then(|f| f.strip_suffix(".rs"))
                 .is_some_and(|name| examples.iter().any(|e| e == name))
                 || file.starts_with("esbook/src/")
-                || file.starts_with("provision/src/");
+                || file.starts_with("provision/src/")
+                || file.starts_with("exercises/src/");
             assert!(
                 compiled,
                 "{}: {file} is not an example or a source file of the book's crates",
@@ -305,7 +338,8 @@ fn versions_are_written_once() {
     assert!(checked > 20, "only {checked} files checked");
 }
 
-/// Every saved output shows what a person reads, and its run's results are recorded beside it.
+/// Every saved output shows what a person reads, ends with the line of a run whose checks held,
+/// and has its run's results recorded beside it.
 #[test]
 fn every_saved_output_is_for_people_and_has_its_results() {
     assert!(saved_results().len() >= 16);
@@ -332,6 +366,13 @@ fn saved_results() -> BTreeMap<String, Vec<Value>> {
                 path.display()
             );
         }
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("Checked: all ")
+                && last.contains(" held, on Elasticsearch "),
+            "{} does not end with the closing line of a run whose checks held: {last:?}",
+            path.display()
+        );
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let runs = root().join(format!("src/runs/{stem}.jsonl"));
         let runs = fs::read_to_string(&runs)
@@ -576,9 +617,9 @@ fn hot_document_data_compares_occ_and_sharded_in_one_run() {
     }
 }
 
-/// An example is a listing first: the lesson is short and the book shows it. Counted as
-/// `../shared/tools/lesson-lines.py` counts (the lines before `#[cfg(test)]`, and of those the
-/// lines inside the anchored regions, or whole files, that the chapters include): the median
+/// An example is a listing first: the lesson is short and the book shows it. Counted from the
+/// files (the lines before `#[cfg(test)]`, and of those the lines inside the anchored regions,
+/// or whole files, that the chapters include): the median
 /// example has at most 200 lines, none more than 350, and the book shows at least 40% of each;
 /// and the readers' library, `esbook/src`, holds at most 1,500 lines in all.
 #[test]

@@ -73,7 +73,7 @@ pub async fn all_have(
 
 /// The customer: changes an order with an OCC write of its own, retried by chapter 6's bounded
 /// loop, so its edit is never lost either. `change` is applied to the order's current source.
-pub async fn customer_edits(
+async fn customer_edits(
     client: &Elasticsearch,
     index: &str,
     id: &str,

@@ -337,12 +337,12 @@ impl Run {
     pub fn result_fields(
         &self,
         example: &str,
-        strategy: &str,
+        strategy: &dyn Contender,
         race: &Race,
     ) -> Value {
-        json!({
+        let mut fields = json!({
             "example": example,
-            "strategy": strategy,
+            "strategy": strategy.name(),
             "clients": race.clients,
             "per_client": race.per_client,
             "expected": self.expected,
@@ -350,7 +350,16 @@ impl Run {
             "acknowledged": self.total.acknowledged,
             "conflicts": self.total.conflicts,
             "failed": self.total.failed,
-        })
+        });
+        // The retry settings that shaped the run: the client's tries for every strategy that
+        // retries, the server's `retry_on_conflict` for those that run scripts.
+        if !strategy.loses_increments() {
+            fields["max_attempts"] = json!(race.backoff.max_attempts);
+        }
+        if strategy.needs() == Needs::Scripting {
+            fields["retry_on_conflict"] = json!(race.retry_on_conflict);
+        }
+        fields
     }
 
     /// What every race claims of its counter, checked into `claims`. A strategy that
@@ -621,10 +630,6 @@ pub struct Sharded {
 impl Contender for Sharded {
     fn name(&self) -> &str {
         "sharded"
-    }
-
-    fn needs(&self) -> Needs {
-        Needs::Core
     }
 
     fn prepare<'a>(

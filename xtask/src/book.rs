@@ -181,9 +181,10 @@ fn run_command(words: &[String]) -> Result<String> {
     Ok(String::from_utf8_lossy(&seen).into_owned())
 }
 
-/// The table of every recorded result, in book order, as chapters 1 and 8 show it: for each
-/// result, its example and variant, what a correct outcome would be (`expected`) against what
-/// the run ended with (`final`) where it counts something, the conflicts it saw, and the server.
+/// The table of the recorded results that count something, in book order, as chapter 1 shows
+/// it: the example that printed each (and its flags), its variant, what a correct outcome would
+/// be (`expected`) against what the run ended with (`final`), the conflicts it saw, and the
+/// server.
 pub fn results_table(outputs: &[Output]) -> Result<String> {
     let mut table = String::from(
         "| example | run | expected | ended at | conflicts | server |\n\
@@ -207,17 +208,30 @@ pub fn results_table(outputs: &[Output]) -> Result<String> {
                     .map(|key| cell(key))
                     .find(|v| !v.is_empty())
                     .unwrap_or_default();
+            if ["expected", "final", "conflicts"]
+                .iter()
+                .all(|key| cell(key).is_empty())
+            {
+                continue;
+            }
             let args = output.command.split_once(" -- ").map(|(_, a)| a);
             let run = match args {
                 Some(args) if variant.is_empty() => format!("`{args}`"),
                 Some(args) => format!("{variant} (`{args}`)"),
                 None => variant,
             };
+            // What the run ended with: `final`, or `total` where that is the name it goes by.
+            let ended = match (cell("final"), cell("expected")) {
+                (ended, expected) if ended.is_empty() && !expected.is_empty() => {
+                    cell("total")
+                }
+                (ended, _) => ended,
+            };
             table.push_str(&format!(
                 "| `{}` | {run} | {} | {} | {} | {} ({}) |\n",
-                cell("example"),
+                output.example_command()?[3],
                 cell("expected"),
-                cell("final"),
+                ended,
                 cell("conflicts"),
                 cell("server_version"),
                 cell("cluster"),
