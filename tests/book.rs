@@ -486,6 +486,7 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
     let range = |key: &str| {
         let ratios: Vec<f64> = cells
             .iter()
+            .filter(|c| c["notebook"].is_object()) // the notebook's three only
             .map(|c| ratio(&c["rust"], &c["notebook"], key))
             .collect();
         let min = ratios.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -502,8 +503,14 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
     assert_eq!(quoted(used)[0], cpu.0);
     let used = r"Rust used \d\.\d\d to (\d\.\d\d) of the notebook's client\s+CPU";
     assert_eq!(quoted(used)[0], cpu.1);
-    assert_eq!(quoted(r"from\s+(\d\.\d\d) to \d\.\d\d of it")[0], cpu.0);
-    assert_eq!(quoted(r"from\s+\d\.\d\d to (\d\.\d\d) of it")[0], cpu.1);
+    assert_eq!(
+        quoted(r"from\s+(\d\.\d\d)\s+to\s+\d\.\d\d\s+of it")[0],
+        cpu.0
+    );
+    assert_eq!(
+        quoted(r"from\s+\d\.\d\d\s+to\s+(\d\.\d\d)\s+of it")[0],
+        cpu.1
+    );
     assert_eq!(
         quoted(r"and (\d\.\d\d) to \d\.\d\d of its\s+wall time")[0],
         wall.0
@@ -528,10 +535,492 @@ fn contention_data_has_every_cell_and_names_machine_and_servers() {
     };
     let listed = |v: Vec<String>| format!("{}, {} and {}", v[0], v[1], v[2]);
     assert_eq!(
-        said(r"the notebook's\s+wall\s+time"),
+        said(r"the\s+notebook's\s+wall\s+time"),
         listed(dev("wall_ms"))
     );
     assert_eq!(said(r"its\s+CPU"), listed(dev("cpu_ms")));
+
+    // Every other number chapter 16 quotes from the grid, computed as the chapter describes it
+    // and rounded as it rounds. A space in a pattern stands for any run of whitespace.
+    let says = |pattern: &str| quoted(&pattern.replace(' ', r"\s+"));
+    let is = |pattern: &str, expected: String| {
+        assert_eq!(says(pattern)[0], expected, "chapter 16: {pattern:?}");
+    };
+    let cell = |s: &str, n: u64| -> &Value {
+        cells
+            .iter()
+            .find(|c| c["strategy"] == s && c["clients"] == n)
+            .unwrap_or_else(|| panic!("no cell {s} x {n}"))
+    };
+    let get = |s: &str, n: u64, side: &str, key: &str| -> f64 {
+        cell(s, n)[side][key].as_f64().unwrap()
+    };
+    let rust = |s: &str, n: u64, key: &str| get(s, n, "rust", key);
+    let commas = |v: u64| -> String {
+        if v >= 1000 {
+            format!("{},{:03}", v / 1000, v % 1000)
+        } else {
+            v.to_string()
+        }
+    };
+    // "about 1,100": to the nearest hundred.
+    let hundreds = |x: f64| commas((x / 100.0).round() as u64 * 100);
+    let max_of = |v: Vec<f64>| v.into_iter().fold(f64::NEG_INFINITY, f64::max);
+    let min_of = |v: Vec<f64>| v.into_iter().fold(f64::INFINITY, f64::min);
+    let upto16 = [1u64, 2, 4, 8, 16];
+    let increments = data["settings"]["increments"].as_u64().unwrap();
+    is(
+        r"A \*\*cell\*\* is one strategy at one number of clients: (\d+) increments",
+        increments.to_string(),
+    );
+    assert_eq!(
+        data["settings"]["reps"], 3,
+        "the chapter says three times over"
+    );
+    assert!(
+        data["servers"]["sharded"]["version"].is_string(),
+        "sharded: no server version"
+    );
+    for n in clients {
+        assert_eq!(rust("sharded", n, "lost"), 0.0, "sharded x {n} lost");
+        assert!(
+            cell("sharded", n)["notebook"].is_null(),
+            "sharded has no Python"
+        );
+    }
+
+    // The machine, the servers and the clients, as the chapter names them.
+    let machine = &data["machine"];
+    assert_eq!(machine["cores"], 2, "the chapter says two cores");
+    is(
+        r"two cores of an (\S+ \S+)",
+        machine["cpu"].as_str().unwrap().to_string(),
+    );
+    is(
+        r"AMD EPYC and (\d+) GiB",
+        format!("{:.0}", machine["memory_gib"].as_f64().unwrap()),
+    );
+    let version = |s: &str, key: &str| -> String {
+        let v = data["servers"][s][key].as_str().unwrap();
+        v.split('.').take(2).collect::<Vec<_>>().join(".")
+    };
+    is(r"the (\d+)\.x client for the release", {
+        let v = version("occ", "python_client");
+        v.split('.').next().unwrap().to_string()
+    });
+    is(
+        r"(\d+\.\d+) talks to it",
+        version("server", "python_client"),
+    );
+    for built in says(r"the (\d+)\.x build") {
+        assert_eq!(
+            built,
+            version("server", "version").split('.').next().unwrap()
+        );
+    }
+    is(
+        r"\((\d+)\.x for .occ.",
+        version("occ", "version")
+            .split('.')
+            .next()
+            .unwrap()
+            .to_string(),
+    );
+    is(r"(\d+\.\d+) for .server.\)", version("server", "version"));
+    for s in ["none", "occ", "sharded"] {
+        assert_eq!(
+            data["servers"][s]["version"], data["servers"]["occ"]["version"],
+            "{s}"
+        );
+    }
+    is(r"race with (\d+) to \d+ clients", clients[0].to_string());
+    is(
+        r"race with \d+ to (\d+) clients",
+        clients[clients.len() - 1].to_string(),
+    );
+    is(
+        r"\((\d+) by one client,",
+        cell("occ", 1)["per_client"].to_string(),
+    );
+    is(
+        r"by one client, (\d+) each by",
+        cell("occ", 32)["per_client"].to_string(),
+    );
+    for race in readers {
+        is(r"(\d+) clients x \d+, medians", race["clients"].to_string());
+        is(
+            r"\d+ clients x (\d+), medians",
+            race["per_client"].to_string(),
+        );
+    }
+    assert_eq!(
+        data["settings"]["race_reps"], 5,
+        "the chapter says medians of five runs"
+    );
+
+    // Throughput.
+    let cps = |s: &str, n: u64| rust(s, n, "correct_per_s");
+    is(
+        r"about (\S+) correct increments per second alone",
+        hundreds(cps("none", 1)),
+    );
+    is(
+        r"per second alone, (\d+) with 32 clients",
+        hundreds(cps("none", 32)),
+    );
+    let lost = |n: u64| rust("none", n, "lost") as u64;
+    is(r"with two clients it lost (\d+) of", lost(2).to_string());
+    is(
+        r"with two clients it lost \d+ of (\d+) increments",
+        increments.to_string(),
+    );
+    is(r"in its worst run, with eight (\d+)", lost(8).to_string());
+    is(
+        r"with 32 all but (\d+)\.",
+        (increments - lost(32)).to_string(),
+    );
+    let occ16: Vec<f64> = upto16.iter().map(|&n| cps("occ", n)).collect();
+    is(
+        r"between about (\S+) and \S+ increments per second from 1 to 16",
+        hundreds(min_of(occ16.clone())),
+    );
+    is(
+        r"between about \S+ and (\S+) increments per second from 1 to 16",
+        hundreds(max_of(occ16)),
+    );
+    is(r"then falls to about (\S+) at 32", hundreds(cps("occ", 32)));
+    is(
+        r"from about (\S+) per second with one client",
+        hundreds(cps("server", 1)),
+    );
+    is(
+        r"with one client to (\S+) with eight",
+        hundreds(cps("server", 8)),
+    );
+    is(
+        r"with eight and (\S+) with 16:",
+        hundreds(cps("server", 16)),
+    );
+    is(
+        r"falls back to about (\S+), as updates",
+        hundreds(cps("server", 32)),
+    );
+    is(
+        r"from about (\S+) per second alone to",
+        hundreds(cps("sharded", 1)),
+    );
+    is(
+        r"per second alone to (\S+) with 16 clients",
+        hundreds(cps("sharded", 16)),
+    );
+    is(
+        r"(\d\.\d) times what .occ. counted there",
+        format!("{:.1}", cps("sharded", 16) / cps("occ", 16)),
+    );
+    is(
+        r"falls back to about (\S+), still level",
+        hundreds(cps("sharded", 32)),
+    );
+    is(
+        r"still level with .server.'s (\S+)\.",
+        hundreds(cps("server", 32)),
+    );
+    for n in [16, 32] {
+        let level = cps("sharded", n) / cps("server", n);
+        assert!(
+            (0.9..1.1).contains(&level),
+            "sharded x {n} not level with server"
+        );
+    }
+    for n in clients {
+        // "the best throughput on one document here"
+        for other in ["none", "occ"] {
+            assert!(
+                cps("server", n) > cps(other, n),
+                "server x {n} below {other}"
+            );
+        }
+    }
+
+    // Conflicts.
+    let conflicts = |s: &str, n: u64| rust(s, n, "conflicts_per_success");
+    let two = |x: f64| format!("{x:.2}");
+    is(
+        r"With two clients, .occ. paid (\d\.\d\d) conflicts",
+        two(conflicts("occ", 2)),
+    );
+    is(r"landed; with eight, (\d\.\d\d);", two(conflicts("occ", 8)));
+    is(r"with 32, (\d\.\d\d)\. Each", two(conflicts("occ", 32)));
+    is(
+        r"client sent about (\d\.\d) requests per increment instead of 2",
+        format!("{:.1}", 2.0 * (1.0 + conflicts("occ", 32))),
+    );
+    is(
+        r"paid (\d\.\d\d) with two clients",
+        two(conflicts("sharded", 2)),
+    );
+    is(
+        r"two clients, (\d\.\d\d) with eight and",
+        two(conflicts("sharded", 8)),
+    );
+    is(
+        r"with eight and (\d\.\d\d) with 32:",
+        two(conflicts("sharded", 32)),
+    );
+    let share = max_of(
+        clients[1..]
+            .iter()
+            .map(|&n| conflicts("sharded", n) / conflicts("occ", n))
+            .collect(),
+    );
+    assert!(
+        share <= 0.25,
+        "sharded's conflicts above a quarter of occ's: {share}"
+    );
+    let first = clients
+        .iter()
+        .find(|&&n| conflicts("server", n) > 0.0)
+        .unwrap();
+    is(
+        r"From (\d+) clients on, some updates exhausted",
+        first.to_string(),
+    );
+    is(r"no conflict up to (\w+) clients", {
+        let before = clients[clients.iter().position(|n| n == first).unwrap() - 1];
+        ["one", "two", "four", "eight"][before.trailing_zeros() as usize]
+            .to_string()
+    });
+    is(
+        r"\((\d\.\d\d) per increment at 16",
+        two(conflicts("server", 16)),
+    );
+    is(r"at 16, (\d\.\d\d) at 32\)", two(conflicts("server", 32)));
+
+    // Latency.
+    let p50 = max_of(
+        ["none", "occ", "server", "sharded"]
+            .iter()
+            .flat_map(|s| upto16.map(|n| rust(s, n, "p50_ms")))
+            .collect(),
+    );
+    is(
+        r"median increment takes about (\d+) ms at most for every strategy up to 16",
+        format!("{p50:.0}"),
+    );
+    let p99 = |s: &str, n: u64| rust(s, n, "p99_ms");
+    is(
+        r"p99 grows from (\d\.\d) ms alone",
+        format!("{:.1}", p99("occ", 1)),
+    );
+    is(
+        r"ms alone to (\d+) ms at eight",
+        format!("{:.0}", p99("occ", 8)),
+    );
+    is(
+        r"clients and (\d+) ms at 32, as",
+        format!("{:.0}", p99("occ", 32)),
+    );
+    is(
+        r".server.'s p99 stays at (\d+) ms or less up to 16",
+        format!("{:.0}", max_of(upto16.map(|n| p99("server", n)).to_vec())),
+    );
+    is(
+        r"at 32 it reaches (\d+) ms",
+        format!("{:.0}", p99("server", 32)),
+    );
+    is(
+        r"its p99 reaches (\d+) ms at 32 clients",
+        format!("{:.0}", p99("sharded", 32)),
+    );
+    for n in &clients[1..] {
+        // "a p99 a fraction of occ's"
+        assert!(p99("server", *n) < p99("occ", *n), "server x {n}: p99");
+    }
+
+    // Against the ceiling: the best uncontended throughput over the client counts.
+    let ceiling = |s: &str| {
+        max_of(
+            clients
+                .map(|n| get(s, n, "ceiling", "correct_per_s"))
+                .to_vec(),
+        )
+    };
+    is(
+        r"it was about (\S+) read-and-write pairs per second for .none.",
+        hundreds(ceiling("none")),
+    );
+    is(r".none., (\S+) for .occ. and", hundreds(ceiling("occ")));
+    is(
+        r"for .occ. and (\S+) for .sharded.",
+        hundreds(ceiling("sharded")),
+    );
+    is(r"and (\S+) scripted updates", hundreds(ceiling("server")));
+    assert!(
+        ceiling("sharded") < ceiling("occ").min(ceiling("none")),
+        "sharded's ceiling is no longer the lowest of the three"
+    );
+    let pct = |s: &str, n: u64| 100.0 * cps(s, n) / ceiling(s);
+    let whole = |x: f64| format!("{x:.0}");
+    let occ_pct: Vec<f64> = upto16.iter().map(|&n| pct("occ", n)).collect();
+    is(
+        r"kept .occ. between (\d+)% and \d+% of",
+        whole(min_of(occ_pct.clone())),
+    );
+    is(
+        r"kept .occ. between \d+% and (\d+)% of",
+        whole(max_of(occ_pct)),
+    );
+    is(
+        r"from 1 to 16 clients, and (\d+)% at 32;",
+        whole(pct("occ", 32)),
+    );
+    is(r"from (\d+)% of its ceiling alone", whole(pct("none", 1)));
+    is(
+        r"alone down to (\d+)% with 32 clients",
+        whole(pct("none", 32)),
+    );
+    let four_to_16 = |s: &str| -> (String, String) {
+        let v: Vec<f64> = [4, 8, 16].iter().map(|&n| pct(s, n)).collect();
+        (whole(min_of(v.clone())), whole(max_of(v)))
+    };
+    let reached = r"reached (\d+) to \d+% of its ceiling with 4 to 16 clients";
+    let reached_max = r"reached \d+ to (\d+)% of its ceiling with 4 to 16 clients";
+    let (server, sharded) = (four_to_16("server"), four_to_16("sharded"));
+    assert_eq!(says(reached), [server.0, sharded.0]);
+    assert_eq!(says(reached_max), [server.1, sharded.1]);
+    is(
+        r"with 4 to 16 clients and (\d+)% at 32, the highest",
+        whole(pct("sharded", 32)),
+    );
+    for n in clients {
+        for other in ["none", "occ", "server"] {
+            assert!(pct("sharded", n) > pct(other, n), "sharded x {n}: share");
+            if n >= 2 && other != "server" {
+                assert!(pct("server", n) > pct(other, n), "server x {n}: share");
+            }
+        }
+    }
+    is(
+        r"it would still be at (\d+)% with 16 clients",
+        whole(100.0 * cps("sharded", 16) / ceiling("occ")),
+    );
+
+    // Beside the notebook's Python.
+    let nb = |s: &str, n: u64, key: &str| {
+        ratio(&cell(s, n)["rust"], &cell(s, n)["notebook"], key)
+    };
+    for s in ["none", "occ"] {
+        let fewer = min_of([1, 2].map(|n| nb(s, n, "cpu_ms")).to_vec());
+        let more = max_of([8, 16, 32].map(|n| nb(s, n, "cpu_ms")).to_vec());
+        assert!(
+            more < fewer,
+            "{s}: Rust's share of the CPU did not fall with threads"
+        );
+    }
+    let server_cpu = [8, 16, 32].map(|n| nb("server", n, "cpu_ms"));
+    assert!(
+        server_cpu[0] < server_cpu[1] && server_cpu[1] < server_cpu[2],
+        "server: Rust's share of the CPU did not grow again at 16 and 32"
+    );
+    let occ_wall: Vec<f64> = [8, 16, 32]
+        .iter()
+        .map(|&n| nb("occ", n, "wall_ms"))
+        .collect();
+    is(
+        r"Rust took (\d\.\d\d) to \d\.\d\d of Python's time",
+        two(min_of(occ_wall.clone())),
+    );
+    is(
+        r"Rust took \d\.\d\d to (\d\.\d\d) of Python's time",
+        two(max_of(occ_wall)),
+    );
+    is(
+        r"mostly wait for the server, (\d\.\d\d)\.",
+        two(nb("occ", 1, "wall_ms")),
+    );
+    is(
+        r"The one ratio above 1 is .server. with 32 clients, (\d\.\d\d)",
+        two(nb("server", 32, "wall_ms")),
+    );
+    for c in cells.iter().filter(|c| c["notebook"].is_object()) {
+        let above = ratio(&c["rust"], &c["notebook"], "wall_ms") > 1.0;
+        let is_it = c["strategy"] == "server" && c["clients"] == 32;
+        assert_eq!(above, is_it, "{}: a wall ratio above 1", c["strategy"]);
+    }
+    is(
+        r"\((\S+) against Rust's \S+\)",
+        commas(get("server", 32, "notebook", "correct_per_s").round() as u64),
+    );
+    is(
+        r"against Rust's (\S+)\)",
+        commas(cps("server", 32).round() as u64),
+    );
+    let deaths = |n: u64| {
+        cell("server", n)["notebook"]["thread_errors"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let scripted = readers.iter().find(|r| r["strategy"] == "server").unwrap();
+    assert_eq!(scripted["clients"], 5, "the readers' race has 5 threads");
+    for run in scripted["notebook"]["runs"].as_array().unwrap() {
+        assert_eq!(
+            run["thread_errors"],
+            serde_json::json!([]),
+            "5 threads: one died"
+        );
+    }
+    assert_eq!(deaths(8), 0, "8 threads: one died");
+    is(
+        r"With (\d+) threads \(the notebook's setting\)",
+        scripted["clients"].to_string(),
+    );
+    let died: Vec<String> = clients
+        .iter()
+        .filter(|&&n| deaths(n) > 0)
+        .map(|n| n.to_string())
+        .collect();
+    let spared = clients.iter().filter(|&&n| deaths(n) == 0).max().unwrap();
+    is(r"did not happen here, nor with (\d+);", spared.to_string());
+    is(r"with (\d+) threads \d+ threads died", died[0].clone());
+    assert_eq!(died.len(), 2, "threads died at {died:?}");
+    is(r"more again for .server. at (\d+) and", died[0].clone());
+    is(
+        r"more again for .server. at \d+ and (\d+), where",
+        died[1].clone(),
+    );
+    is(r"with (\d+) threads \d+, and the count", died[1].clone());
+    is(
+        r"with 16 threads (\d+) threads died",
+        deaths(16).to_string(),
+    );
+    is(
+        r"with 32 threads (\d+), and the count",
+        deaths(32).to_string(),
+    );
+    let short = clients.map(|n| get("server", n, "notebook", "lost") as u64);
+    is(
+        r"fell short by up to (\d+) of",
+        short.iter().max().unwrap().to_string(),
+    );
+    is(
+        r"fell short by up to \d+ of (\d+)\.",
+        increments.to_string(),
+    );
+
+    // The sharded rows of the grid, as the hot-document section reads them.
+    let grid: Vec<f64> = [4, 8, 16, 32]
+        .iter()
+        .map(|&n| cps("sharded", n) / cps("occ", n))
+        .collect();
+    is(
+        r"there it counted (\d\.\d) to \d\.\d times what .occ. did",
+        format!("{:.1}", min_of(grid.clone())),
+    );
+    is(
+        r"there it counted \d\.\d to (\d\.\d) times what .occ. did",
+        format!("{:.1}", max_of(grid)),
+    );
 
     let timeline = read("timeline.json");
     let races = timeline["races"].as_array().unwrap();
@@ -612,6 +1101,64 @@ fn hot_document_data_compares_occ_and_sharded_in_one_run() {
             );
         }
     }
+
+    // Every number chapter 16 quotes from this run, computed as it says and rounded as it rounds.
+    let chapter = harness::recorded::chapter("ch16-00-what-contention-costs.md");
+    let says = |pattern: &str| {
+        harness::recorded::quoted(&chapter, &pattern.replace(' ', r"\s+"))
+    };
+    let rust =
+        |s: &str, n: u64, key: &str| cell(s, n)["rust"][key].as_f64().unwrap();
+    let ratio = |n: u64, key: &str| rust("sharded", n, key) / rust("occ", n, key);
+    let from4 = [4, 8, 16, 32];
+    let max_of = |v: &[f64]| v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let min_of = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    // "With one client ... the two are alike."
+    assert!(
+        (ratio(1, "correct_per_s") - 1.0).abs() < 0.1,
+        "x 1: not alike"
+    );
+    let faster = from4.map(|n| ratio(n, "correct_per_s"));
+    assert_eq!(
+        says(r"the sharded counter counted (\d\.\d) to \d\.\d times as many"),
+        format!("{:.1}", min_of(&faster))
+    );
+    assert_eq!(
+        says(r"the sharded counter counted \d\.\d to (\d\.\d) times as many"),
+        format!("{:.1}", max_of(&faster))
+    );
+    // "a seventh to under a third of the conflicts per increment"
+    let fewer = from4.map(|n| ratio(n, "conflicts_per_success"));
+    assert_eq!(says(r"it saw a (seventh) to under a third"), "seventh");
+    assert_eq!((1.0 / min_of(&fewer)).round(), 7.0, "no longer a seventh");
+    assert!(max_of(&fewer) < 1.0 / 3.0, "no longer under a third");
+    // "its p99 stayed within tens of milliseconds where the hot document's reached a fifth of a
+    // second, and the client spent less CPU"
+    assert_eq!(
+        says(r"hot document's reached a (fifth) of a second"),
+        "fifth"
+    );
+    let hot_p99 = max_of(&from4.map(|n| rust("occ", n, "p99_ms")));
+    assert_eq!(
+        format!("{:.1}", hot_p99 / 1000.0),
+        "0.2",
+        "hot p99: {hot_p99} ms"
+    );
+    for n in from4 {
+        assert!(rust("sharded", n, "p99_ms") < 100.0, "x {n}: sharded p99");
+        assert!(ratio(n, "cpu_ms") < 1.0, "x {n}: sharded spent more CPU");
+    }
+    assert_eq!(
+        says(r"\((\d\.\d\d) per increment with 32 clients on 16 shards\)"),
+        format!("{:.2}", rust("sharded", 32, "conflicts_per_success"))
+    );
+    // "16 shards counted up to three times as fast as the one document"
+    assert_eq!(
+        says(r"16 shards counted up to (three) times as fast"),
+        "three"
+    );
+    let best = max_of(&[1, 2, 4, 8, 16, 32].map(|n| ratio(n, "correct_per_s")));
+    assert_eq!(best.round(), 3.0, "up to {best:.1} times, not three");
     for chart in ["hot-throughput.svg", "hot-conflicts.svg", "hot-cells.md"] {
         assert!(root().join("src/charts").join(chart).exists(), "no {chart}");
     }

@@ -720,6 +720,77 @@ pub async fn replicate(
     Ok(())
 }
 
+/// Makes `index` fresh ([`doc::fresh_index`]: one shard, no replicas), pins its only copy to
+/// node `node` (`index.routing.allocation.require._name`), applies the index `settings` (for
+/// instance `{"translog.durability": "async"}`) in the same request, and waits until that copy
+/// is started on `node` and nowhere else (a relocation, if it was created elsewhere, is over).
+/// Part III's durability runs use it to know which node to kill: the one holding every copy.
+pub async fn create_on(
+    client: &Elasticsearch,
+    index: &str,
+    node: &str,
+    settings: Value,
+) -> Result<()> {
+    doc::fresh_index(client, index).await?;
+    let mut body = json!({ "routing.allocation.require._name": node });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), settings.as_object())
+    {
+        body.extend(extra.clone());
+    }
+    let response = client
+        .indices()
+        .put_settings(IndicesPutSettingsParts::Index(&[index]))
+        .body(json!({ "index": body }))
+        .send()
+        .await?;
+    doc::expect_success(response, &format!("pinning {index} to {node}")).await?;
+    wait_until(
+        &format!("{index}'s only copy to be started on {node}"),
+        FAULT_TIMEOUT,
+        async || {
+            let copies = shard_copies(client, index).await?;
+            Ok(matches!(copies.as_slice(), [only] if only.node == node && only.state == "STARTED"))
+        },
+    )
+    .await
+}
+
+/// Waits until the master has taken `node`'s copy of `index`'s shard out of the routing table
+/// (after [`Nodes::kill`], which returns once the node stops answering, a moment before the
+/// master has seen it leave), asking through `client`, for up to five minutes.
+pub async fn wait_for_copy_gone(
+    client: &Elasticsearch,
+    index: &str,
+    node: &str,
+) -> Result<()> {
+    wait_until(
+        &format!("{node}'s copy of {index} to be unassigned"),
+        FAULT_TIMEOUT,
+        async || {
+            let copies = shard_copies(client, index).await?;
+            Ok(copies.iter().all(|c| c.node != node))
+        },
+    )
+    .await
+}
+
+/// Waits until `index` is green again (every copy started: after a restart, once the node has
+/// recovered its copies from its own disk), asking through `client` and retrying through
+/// errors, for up to five minutes; the health then, and how long it took.
+pub async fn wait_for_green(
+    client: &Elasticsearch,
+    index: &str,
+) -> Result<(Value, Duration)> {
+    let started = Instant::now();
+    let mut last = Value::Null;
+    wait_until(&format!("{index} to be green"), FAULT_TIMEOUT, async || {
+        last = health(client, Some(index), WaitForStatus::Green).await?;
+        Ok(last["status"] == "green")
+    })
+    .await?;
+    Ok((last, started.elapsed()))
+}
+
 /// Cluster health (of `index` only, if given), waiting up to 30 seconds for `status`; the
 /// answer either way. See [`shard_copies`].
 pub async fn health(
@@ -795,14 +866,19 @@ pub async fn wait_for_new_primary(
 }
 
 /// Where each copy of `index`'s shard is, in one line for a person:
-/// `shard 0 of bank: primary on node-3 (STARTED), replica on node-1 (STARTED), ...`.
+/// `shard 0 of bank: primary on node-3 (STARTED), replica on node-1 (STARTED), ...`; a copy
+/// without a node is `replica UNASSIGNED`.
 pub async fn copies_line(client: &Elasticsearch, index: &str) -> Result<String> {
     let shown: Vec<String> = shard_copies(client, index)
         .await?
         .iter()
         .map(|c| {
             let role = if c.primary { "primary" } else { "replica" };
-            format!("{role} on {} ({})", c.node, c.state)
+            if c.node.is_empty() {
+                format!("{role} {}", c.state)
+            } else {
+                format!("{role} on {} ({})", c.node, c.state)
+            }
         })
         .collect();
     Ok(format!("shard 0 of {index}: {}", shown.join(", ")))

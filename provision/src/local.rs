@@ -508,9 +508,11 @@ pub async fn kill_node(topology: Topology, name: &str) -> Result<()> {
         .iter()
         .find(|n| n.name == name)
         .with_context(|| format!("no node {name} in {}", topology.name()))?;
-    if !signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(10)).await {
+    // A killed process goes only once it leaves the kernel: one stuck in a disk write (a
+    // translog fsync on a loaded machine) can take seconds, so the wait is generous.
+    if !signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(30)).await {
         bail!(
-            "node {name} (pid {}) did not die within 10s of SIGKILL",
+            "node {name} (pid {}) did not die within 30s of SIGKILL",
             node.pid
         );
     }
