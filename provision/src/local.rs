@@ -509,11 +509,25 @@ pub async fn kill_node(topology: Topology, name: &str) -> Result<()> {
         .find(|n| n.name == name)
         .with_context(|| format!("no node {name} in {}", topology.name()))?;
     // A killed process goes only once it leaves the kernel: one stuck in a disk write (a
-    // translog fsync on a loaded machine) can take seconds, so the wait is generous.
-    if !signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(30)).await {
+    // translog fsync on a loaded machine) can take seconds.
+    if signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(20)).await {
+        return Ok(());
+    }
+    // Still there: say in which state, and kill it and its group once more, one by one.
+    say(format!(
+        "node {name} (pid {}) still there 20s after SIGKILL to its group ({});          sending SIGKILL to each of its processes and waiting 40s more",
+        node.pid,
+        process_state(node.pid)
+    ));
+    for pid in group_members(node.pid) {
+        // SAFETY: a plain kill(2) of a process of the group we started.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    if !signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(40)).await {
         bail!(
-            "node {name} (pid {}) did not die within 30s of SIGKILL",
-            node.pid
+            "node {name} (pid {}) did not die within 60s of SIGKILL ({})",
+            node.pid,
+            process_state(node.pid)
         );
     }
     Ok(())
@@ -553,6 +567,42 @@ pub async fn restart_node(topology: Topology, name: &str) -> Result<Started> {
     let home = install::installed(topology.server).await?;
     start_node(topology, &home, &java, name).await?;
     wait_healthy(topology).await
+}
+
+/// `pid`'s state and what it waits in, from `/proc` (`D` is a wait the kernel will not
+/// interrupt, a disk write say), for a message.
+fn process_state(pid: u32) -> String {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or("gone");
+    let wchan =
+        fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    format!("state {state}, waiting in {:?}", wchan.trim())
+}
+
+/// The processes of the process group led by `pid` (the node's launcher and its server).
+fn group_members(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return vec![pid];
+    };
+    let mut members: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat =
+                fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // After "(comm) ": state, ppid, pgrp.
+            stat.rsplit_once(") ").and_then(|(_, rest)| {
+                rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+            }) == Some(pid)
+        })
+        .collect();
+    if !members.contains(&pid) {
+        members.push(pid);
+    }
+    members
 }
 
 /// Sends `signal` to the process group led by `pid`, if it is a live node, and waits up to
