@@ -171,7 +171,9 @@ async fn run(cluster: &Nodes, prefix: &str) -> Result<Claims> {
     harness::check_each!(claims;
         seen["statuses"] == json!([503, 201]),
         seen["refused"] == "unavailable_shards_exception",
-        seen["waited_ms"].as_u64() >= Some(2000),
+        // It waited out its timeout (2 s) before the refusal, rather than failing at once. The
+        // server times it on a clock it updates every 200 ms, so the client may see a little less.
+        seen["waited_ms"].as_u64() >= Some(1500),
         shards["total"] == 3 && shards["successful"] == 2,
         seen["found"] == 1,
     );
