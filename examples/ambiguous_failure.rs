@@ -203,18 +203,6 @@ mod tests {
     use super::*;
     use harness::recorded::{self, quoted};
 
-    /// A timed-out increment is applied; sent again it counts twice; with an operation id the
-    /// retry is a noop, and three increments under the fault end at exactly 3 (9 without ids).
-    #[tokio::test]
-    async fn an_operation_id_makes_a_retry_harmless() {
-        let cluster = Cluster::connect(Needs::Scripting).await.expect("a cluster");
-        let seen = ambiguous_failure(&cluster.client, "test-ambiguous-failure")
-            .await
-            .expect("the demonstrations run");
-        let claims = check(&seen);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
     /// The recorded run is chapter 19's: 1 after the timeout, 2 after sending it again, 1 with
     /// an id; 9 without ids and exactly 3 with them; and the chapter quotes those numbers.
     #[test]

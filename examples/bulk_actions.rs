@@ -173,18 +173,6 @@ mod tests {
     use super::*;
     use harness::recorded;
 
-    /// index, update and delete items take a condition; a create item with one, and an update
-    /// item with both a condition and retry_on_conflict, make the whole bulk a 400.
-    #[tokio::test]
-    async fn conditions_and_retries_in_a_bulk() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = bulk_actions(&cluster, "test-bulk-actions")
-            .await
-            .expect("the requests run");
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(claims.checked(), 8);
-    }
-
     /// The recorded output shows what chapter 12 says of it, in the server's words.
     #[test]
     fn the_recorded_output_is_the_one_the_chapter_tells() {

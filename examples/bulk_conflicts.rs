@@ -360,25 +360,6 @@ mod tests {
         (claims, run)
     }
 
-    /// Unconditional bulk items overwrite the warehouse's restocks: HTTP 200, no error, five
-    /// products wrong.
-    #[tokio::test]
-    async fn a_blind_bulk_loses_the_restocks_without_an_error() {
-        let (claims, run) = place("blind", "test-bulk-blind").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!((run.status, run.errors), (200, false));
-    }
-
-    /// Conditional items whose answers nobody reads: an Ok response holding five 409s, and
-    /// five order lines missing while the writer counts twenty.
-    #[tokio::test]
-    async fn an_unchecked_conditional_bulk_drops_lines_silently() {
-        let (claims, run) = place("unchecked", "test-bulk-unchecked").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(run.first_conflicts, RESTOCKED.len());
-        assert_eq!(run.believed_written, PRODUCTS);
-    }
-
     /// Reading every item and retrying only the conflicted documents: every product right,
     /// in two bulks (20 items, then the 5 that conflicted).
     #[tokio::test]

@@ -196,19 +196,6 @@ mod tests {
     use super::*;
     use harness::recorded::{self, quoted};
 
-    /// `_create` twice is a 201 and a 409; a condition on a missing document is a 409; a
-    /// create with a condition is a 400; a condition that holds is a 200; a POST sent twice
-    /// stores two documents.
-    #[tokio::test]
-    async fn conditions_need_a_document_and_generated_ids_never_conflict() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = create_conditions(&cluster, "test-create-conditions")
-            .await
-            .expect("the requests run");
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(claims.checked(), 12, "{claims:?}");
-    }
-
     /// The recorded run is the one chapter 9 tells, in the server's words.
     #[test]
     fn the_recorded_run_is_the_one_the_chapter_tells() {

@@ -165,19 +165,6 @@ mod tests {
     use super::*;
     use harness::recorded::{self, quoted};
 
-    /// Five clients that all saw no account: with `op_type=index` the writes all succeed and
-    /// silently replace the first creation; with `op_type=create` exactly one gets through and
-    /// the rest are 409s.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn create_refuses_what_index_silently_replaces() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = create_race(&cluster, "test-create-race")
-            .await
-            .expect("the races run");
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(claims.checked(), 13, "{claims:?}");
-    }
-
     /// The recorded races end as the chapter tells: with `op_type=index` all five writes
     /// are acknowledged, one created, and the creator lost its account; with
     /// `op_type=create` one is created and four are 409s, "document already exists".

@@ -146,17 +146,6 @@ mod tests {
     use super::*;
     use harness::recorded;
 
-    /// Delete-by-query skips the orders reactivated during it, and a rerun leaves them alone.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn delete_by_query_spares_orders_changed_during_it() {
-        let cluster = Cluster::connect(Needs::Scripting).await.expect("a cluster");
-        let deleted = delete_cancelled(&cluster.client, "test-dbq")
-            .await
-            .expect("the job runs");
-        let claims = check(&cluster, &deleted, Duration::ZERO);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
     /// The recorded run: 18 deleted and 2 conflicts, then nothing, and 82 orders left.
     #[test]
     fn the_recorded_run_spares_the_reactivated_orders() {

@@ -202,19 +202,6 @@ mod tests {
     use super::*;
     use harness::recorded::{self, quoted};
 
-    /// A stale conditional delete is a 409; a delete is a write that bumps `_version`, even
-    /// of nothing; a re-created document counts on until the delete is forgotten, then starts
-    /// at `_version` 1 again while a condition from before stays a 409.
-    #[tokio::test]
-    async fn deletes_and_recreation_as_the_chapter_tells() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = delete_recreate(&cluster, "test-delete-recreate")
-            .await
-            .expect("the requests run");
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(claims.checked(), 7);
-    }
-
     /// The recorded run is the one chapter 11 tells: `_version` and `_seq_no` across create,
     /// update, delete, delete of nothing and re-create; `_version` 1 again once forgotten.
     #[test]

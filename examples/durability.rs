@@ -202,16 +202,6 @@ mod tests {
     use super::*;
     use harness::recorded;
 
-    /// On three real nodes: a kill loses nothing acknowledged with `request` and loses
-    /// acknowledged writes with `async`; `wait_for_active_shards=3` with a node down is refused
-    /// after its timeout, and the default write goes through.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_kill_loses_only_what_was_not_synced() {
-        let cluster = Nodes::connect(3).await.expect("a three-node cluster");
-        let claims = run(&cluster, "test-durability").await.expect("the runs");
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
     /// The recorded run is the one the chapter tells, number for number.
     #[test]
     fn the_recorded_run_is_the_one_the_chapter_tells() {

@@ -297,25 +297,6 @@ mod tests {
         (claims, synced)
     }
 
-    /// Four workers, plain index items, late redeliveries: the index ends with stale rows.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn without_versions_the_index_ends_stale() {
-        let (claims, synced) = run("none", 4, "test-sync-none").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(synced.dropped, 0);
-        assert!(synced.stale > 0);
-    }
-
-    /// The same with version_type=external: stale deliveries are 409s and the index equals the
-    /// source, `_version` included.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn with_external_versions_the_index_equals_the_source() {
-        let (claims, synced) = run("external", 4, "test-sync-external").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert!(synced.dropped > 0);
-        assert_eq!((synced.stale, synced.version_mismatches), (0, 0));
-    }
-
     /// One worker: no parallel reordering, yet the late redeliveries alone make the unversioned
     /// index stale, and external versions still make it equal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,19 +237,7 @@ fn check(cluster: &Cluster, seen: &Edges, elapsed: Duration) -> Claims {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded;
-
-    /// external refuses an equal version, external_gte overwrites it; a plain write breaks the
-    /// scheme; a versioned delete turns away older changes; three requests refuse an external
-    /// version.
-    #[tokio::test]
-    async fn the_edges_behave_as_the_chapter_says() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let seen = edges(&cluster.client).await.expect("the requests run");
-        let claims = check(&cluster, &seen, Duration::ZERO);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run answered each edge as the chapter says.
     #[test]

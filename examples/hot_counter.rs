@@ -184,7 +184,7 @@ fn report(
             result["count_before_refresh"] = json!(unrefreshed);
             claims.check(t.conflicts == 0, "events: no create conflicted");
             let unseen = format!("events: {unrefreshed} seen before the refresh");
-            claims.check(unrefreshed < run.counted, unseen);
+            claims.check(unrefreshed == 0, unseen);
         }
         let sharded = single.filter(|_| *design == "sharded" && shards > 1);
         if let Some((_, one)) = sharded {
@@ -230,31 +230,6 @@ mod tests {
             run.total.conflicts > 0,
             "ten clients on one document never collided"
         );
-    }
-
-    /// The same clients on 16 shard documents: exactly 250, with fewer conflicts than the
-    /// single document measured in the same test.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn the_sharded_counter_counts_exactly_with_fewer_conflicts() {
-        let index = "test-hot-sharded";
-        let sharded = measure(Arc::new(Sharded { shards: 16 }), index).await;
-        let single = measure(Arc::new(Sharded { shards: 1 }), index).await;
-        assert!(
-            sharded.total.conflicts < single.total.conflicts,
-            "{:?} vs {:?}",
-            sharded.total,
-            single.total
-        );
-    }
-
-    /// One created document per increment: no conflict at all, and the count is exact once
-    /// refreshed (and not before).
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn events_never_conflict_and_count_exactly_after_a_refresh() {
-        let events = Arc::new(Events::default());
-        let run = measure(events.clone(), "test-hot-events").await;
-        assert_eq!((run.total.conflicts, run.counted), (0, 250));
-        assert_eq!(events.before_refresh.load(Relaxed), 0);
     }
 
     /// The recorded run has the shape chapter 15 describes: exact totals for the three designs;

@@ -194,19 +194,7 @@ fn check(cluster: &Cluster, seen: &Seen, elapsed: Duration) -> Claims {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded::{self, quoted, quoted_all};
-
-    /// Every claim of chapter 5's core, against a real Elasticsearch.
-    #[tokio::test]
-    async fn every_claim_of_the_mechanism_chapter_holds() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let seen = how_occ_works(&cluster, "test-how-occ-works")
-            .await
-            .expect("the demonstrations run");
-        let claims = check(&cluster, &seen, Duration::ZERO);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run held every claim.
     #[test]

@@ -150,19 +150,7 @@ fn check(cluster: &Cluster, run: &Withdrawals, elapsed: Duration) -> Claims {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded::{self, quoted, quoted_all};
-
-    /// Against a real Elasticsearch, the unconditional read-modify-write loses A's withdrawal.
-    #[tokio::test]
-    async fn without_occ_a_withdrawal_is_lost() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let run = lost_update(&cluster, "test-lost-update")
-            .await
-            .expect("the scenario runs");
-        let claims = check(&cluster, &run, Duration::ZERO);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run lost A's withdrawal: 500 where 300 was due, both writes acknowledged.
     #[test]

@@ -11,7 +11,6 @@
 //! hold.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Result;
 use elasticsearch::indices::{IndicesCloseParts, IndicesOpenParts};
@@ -19,7 +18,7 @@ use elasticsearch::{Elasticsearch, IndexParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Versioned};
 use esbook::{Cluster, Needs};
-use harness::report::{self, Claims};
+use harness::report::Claims;
 use serde_json::{Value, json};
 
 const INDEX: &str = "bank";
@@ -114,34 +113,18 @@ const USAGE: &str = "usage: cargo run --example new_primary_term (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    harness::run_example(USAGE, Needs::Core, |cluster| async move {
-        let started = Instant::now();
-        let claims = run_and_check(&cluster, INDEX).await?;
-        let fields = json!({
-            "example": "new_primary_term",
-            "claims": claims.checked(),
-            "held": claims.all_hold(),
-        });
-        report::result(&cluster, started.elapsed(), fields);
-        Ok(claims)
-    })
+    harness::run::run_story(
+        USAGE,
+        Needs::Core,
+        "new_primary_term",
+        async |cluster| run_and_check(cluster, INDEX).await,
+    )
     .await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded::{self, quoted};
-
-    /// On one node, a close and reopen starts a new term, against a real Elasticsearch.
-    #[tokio::test]
-    async fn a_reopened_shard_writes_in_a_new_term() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = run_and_check(&cluster, "test-new-primary-term")
-            .await
-            .expect("the demonstration runs");
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run held every check, and the reference quotes its primary terms.
     #[test]

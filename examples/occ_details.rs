@@ -9,14 +9,13 @@
 //! the requests it sent and what came back. It exits non-zero if any detail does not hold.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use anyhow::Result;
 use elasticsearch::{Elasticsearch, SearchParts, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Versioned};
 use esbook::{Cluster, Needs, indices};
-use harness::report::{self, Claims};
+use harness::report::Claims;
 use serde_json::{Value, json};
 
 const INDEX: &str = "bank";
@@ -157,34 +156,15 @@ const USAGE: &str = "usage: cargo run --example occ_details (no flags)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    harness::run_example(USAGE, Needs::Core, |cluster| async move {
-        let started = Instant::now();
-        let claims = run_and_check(&cluster, INDEX).await?;
-        let fields = json!({
-            "example": "occ_details",
-            "claims": claims.checked(),
-            "held": claims.all_hold(),
-        });
-        report::result(&cluster, started.elapsed(), fields);
-        Ok(claims)
+    harness::run::run_story(USAGE, Needs::Core, "occ_details", async |cluster| {
+        run_and_check(cluster, INDEX).await
     })
     .await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded;
-
-    /// Every detail of chapter 5's reference, against a real Elasticsearch.
-    #[tokio::test]
-    async fn every_detail_holds() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let claims = run_and_check(&cluster, "test-occ-details")
-            .await
-            .expect("the demonstrations run");
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run held every check, and shows what the reference says it shows.
     #[test]

@@ -200,23 +200,7 @@ async fn balance(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded::{self, quoted};
-
-    /// Every claim of the chapter's first story: partial docs merge but are absolute; a
-    /// condition or a relative script saves the withdrawal.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn every_claim_of_the_partial_update_story_holds() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let scripting = cluster
-            .for_needs(Needs::Scripting)
-            .await
-            .expect("a cluster with Painless");
-        let claims = partial_update(&cluster, &scripting, "test-partial-update")
-            .await
-            .expect("the updates run");
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run is the one chapter 11 tells: a partial doc lost A's withdrawal where a
     /// condition or a script did not.

@@ -200,19 +200,6 @@ mod tests {
     use super::*;
     use harness::recorded;
 
-    /// On three real nodes: the primary's node is killed, a replica is promoted, the term goes
-    /// from 1 to 2, the pre-failover condition is accepted once and then refused, and the
-    /// killed node comes back with the term-2 write.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn killing_the_primary_starts_a_new_term() {
-        let cluster = Nodes::connect(3).await.expect("a three-node cluster");
-        let seen = primary_terms(&cluster, "test-primary-terms")
-            .await
-            .expect("the failover runs");
-        let claims = check(&seen);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
     /// The recorded run is the one chapter 17 tells: term 1 to 2, the stale condition
     /// accepted (200) then refused (409), and every number the chapter quotes from it.
     #[test]

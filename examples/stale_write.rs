@@ -123,20 +123,7 @@ fn check(cluster: &Cluster, run: &Writes, elapsed: Duration) -> Claims {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded::{self, quoted};
-
-    /// Against a real Elasticsearch, a write with a stale `if_seq_no` is an HTTP 409
-    /// `version_conflict_engine_exception` and leaves the document as it was.
-    #[tokio::test]
-    async fn a_stale_if_seq_no_gets_409_version_conflict_engine_exception() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let run = stale_write(&cluster, "test-stale-write")
-            .await
-            .expect("the experiment runs");
-        let claims = check(&cluster, &run, Duration::ZERO);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run: A's counter kept, B's write a 409 version conflict.
     #[test]

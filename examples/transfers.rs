@@ -352,23 +352,6 @@ mod tests {
     use super::*;
     use harness::recorded;
 
-    /// The unsafe transfer loses money when its client dies; the safe one conserves it
-    /// whichever point the crash hits, alone and twenty at once.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn money_is_conserved_whichever_point_the_crash_hits() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let ix = Indices {
-            accounts: "test-accounts".into(),
-            transfers: "test-transfers".into(),
-        };
-        let seen = match transfers(&cluster.client, &ix).await {
-            Ok(seen) => seen,
-            Err(error) => panic!("the transfers did not run: {error:#}"),
-        };
-        let (claims, verdicts) = check(&seen);
-        assert!(claims.all_hold() && verdicts == [true, true], "{claims:?}");
-    }
-
     /// The recorded runs are chapter 20's: 100 lost by the unsafe transfer, money conserved at
     /// every crash point, and the concurrent run's numbers as the chapter quotes them.
     #[test]

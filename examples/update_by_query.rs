@@ -290,55 +290,6 @@ mod tests {
             .expect("a cluster with update-by-query")
     }
 
-    async fn race(cluster: &Cluster, part: &str, index: &str) -> (Claims, Race) {
-        let conflicts = if part == "abort" {
-            Conflicts::Abort
-        } else {
-            Conflicts::Proceed
-        };
-        let race = remind_while_customer_edits(&cluster.client, index, conflicts)
-            .await
-            .expect("the job runs");
-        let mut claims = Claims::new();
-        check_race(cluster, part, &race, Duration::ZERO, &mut claims);
-        (claims, race)
-    }
-
-    /// By default the job stops at the batch with the conflicts, keeps what it did, and lists
-    /// the conflicts in failures.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn by_default_update_by_query_aborts_and_keeps_what_it_did() {
-        let (claims, race) =
-            race(&cluster().await, "abort", "test-ubq-abort").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!(race.job.failures.len(), EDITED.len());
-    }
-
-    /// With conflicts=proceed it counts the conflicts, skips those documents, and reports no
-    /// failure.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn with_proceed_it_counts_and_skips() {
-        let (claims, race) =
-            race(&cluster().await, "proceed", "test-ubq-proceed").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert!(race.job.failures.is_empty());
-    }
-
-    /// Rerunning on what is not done, until a pass meets no conflict, finishes the job and
-    /// keeps every concurrent edit.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn reruns_finish_the_job_without_losing_edits() {
-        let cluster = cluster().await;
-        let (claims, _) = race(&cluster, "abort", "test-ubq-finish").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        let finished = finish(&cluster.client, "test-ubq-finish")
-            .await
-            .expect("reruns");
-        let mut claims = Claims::new();
-        check_finish(&cluster, &finished, Duration::ZERO, &mut claims);
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
     /// The probe behind Needs::Scripting: the cluster it gives runs update-by-query.
     #[tokio::test]
     async fn the_scripting_cluster_runs_update_by_query() {

@@ -154,20 +154,6 @@ mod tests {
     use super::*;
     use harness::recorded;
 
-    /// Each server refuses the four conditional updates with the chapter's status and words.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn conditional_updates_are_refused_as_the_chapter_tells() {
-        let cluster = Cluster::connect(Needs::Core).await.expect("a cluster");
-        let scripting = cluster
-            .for_needs(Needs::Scripting)
-            .await
-            .expect("a cluster with Painless");
-        let claims = update_refusals(&cluster, &scripting, "test-update-refusals")
-            .await
-            .expect("the requests run");
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
     /// The recorded output shows the refusals in the words chapter 11 quotes, the 404's reason
     /// spelled as the chapter says by each server.
     #[test]

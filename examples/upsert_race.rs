@@ -335,67 +335,7 @@ async fn update_with(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use harness::recorded;
-
-    async fn race(
-        cluster: &Cluster,
-        strategy: Strategy,
-        index: &str,
-    ) -> (Claims, Tally) {
-        let mut claims = Claims::new();
-        let contender = Arc::new(FromNothing(strategy));
-        let run = race::run(cluster, index, contender, Race::default()).await;
-        let run = run.expect("the race runs");
-        report(cluster, strategy, Race::default(), &run, &mut claims);
-        (claims, run.total)
-    }
-
-    async fn connect(needs: Needs) -> Cluster {
-        Cluster::connect(needs).await.expect("a cluster")
-    }
-
-    /// 5 clients x 50 increments from no document, GET then create-or-update without
-    /// conditions: all acknowledged, yet the counter ends below 250.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn get_then_write_loses_increments() {
-        let cluster = connect(Needs::Core).await;
-        let (claims, _) = race(&cluster, Strategy::None, "test-upsert-none").await;
-        assert!(claims.all_hold(), "{claims:?}");
-    }
-
-    /// The same with `_create` for a missing counter and `if_seq_no` for an existing one,
-    /// retried on 409: exactly 250, one creation.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn conditional_create_or_update_counts_every_increment() {
-        let cluster = connect(Needs::Core).await;
-        let (claims, tally) =
-            race(&cluster, Strategy::Occ, "test-upsert-occ").await;
-        assert!(claims.all_hold(), "{claims:?}");
-        assert_eq!((tally.acknowledged, tally.created), (250, 1));
-    }
-
-    /// `_update` with `upsert` and with `scripted_upsert`, `retry_on_conflict=10`: exactly
-    /// 250 each, one creation each; then the amount in `params` compiles at most one script
-    /// where the amount in the source compiles one per amount. (One test, so that no other
-    /// script compiles on the node while the compilations are counted.)
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn upserts_count_every_increment_and_params_spare_compilations() {
-        let cluster = connect(Needs::Scripting).await;
-        for (strategy, index) in [
-            (Strategy::Upsert, "test-upsert-upsert"),
-            (Strategy::ScriptedUpsert, "test-upsert-scripted"),
-        ] {
-            let (claims, tally) = race(&cluster, strategy, index).await;
-            assert!(claims.all_hold(), "{claims:?}");
-            assert_eq!((tally.acknowledged, tally.created), (250, 1));
-        }
-        let mut claims = Claims::new();
-        compilations(&cluster, "test-upsert-compilations", &mut claims)
-            .await
-            .expect("the updates run");
-        assert!(claims.all_hold(), "{claims:?}");
-    }
 
     /// The recorded run says what chapter 10 says: GET-then-write loses increments and all five
     /// clients wrote a new counter; the conditional client and both upserts end at exactly 250

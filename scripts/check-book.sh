@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The rendered book in a real browser: builds it (mdbook build), serves it on 127.0.0.1 and opens
+# The rendered book in a real browser: builds both editions (cargo xtask book), serves it on 127.0.0.1 and opens
 # every page in headless Chromium (tests/browser/check.mjs). Fails on an unresolved include, a
 # broken link or image, an empty page or a console error. Installs Debian's chromium (as root)
 # and the pinned playwright-core (npm ci) when they are missing; downloads no browser.
@@ -25,10 +25,8 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-mdbook build >/dev/null
-# Chapter 16 must show its charts, chapters 3, 4 and 6.2 their diagrams.
-exec node tests/browser/check.mjs book \
-  ch16-00-what-contention-costs.html=4 \
-  ch03-00-lost-update.html=1 \
-  ch04-00-conditional-writes.html=1 \
-  ch06-02-counter-race.html=2
+cargo xtask book >/dev/null   # the English book in book/, the Hinglish one in book/hi-Latn/
+# Pages that must show at least N images, in both editions: chapter 16 its charts, chapters 3,
+# 4 and 6.2 their diagrams, chapter 18.1 its timeline.
+images=(ch16-00-what-contention-costs.html=4 ch03-00-lost-update.html=1 ch04-00-conditional-writes.html=1 ch06-02-counter-race.html=2 ch18-01-paused-primary.html=1)
+exec node tests/browser/check.mjs book "${images[@]}" "${images[@]/#/hi-Latn/}"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the examples, the tests and the book build need, if it is missing: Maven and
-# unzip (to fetch and unpack Elasticsearch), a JDK, rustfmt and clippy, and the pinned mdBook;
+# unzip (to fetch and unpack Elasticsearch), a JDK, rustfmt and clippy, the pinned mdBook and
+# mdbook-i18n-helpers (the Hinglish edition);
 # then builds the project and checks that a Java can run each Elasticsearch the book uses
 # (`cargo es doctor`). Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MDBOOK_VERSION=0.5.4
+# The Hinglish edition's gettext tools (mdbook-xgettext, mdbook-gettext), built for mdBook 0.5.
+I18N_HELPERS_VERSION=0.4.0
 
 say() { echo "[setup] $*" >&2; }
 
@@ -32,6 +35,11 @@ done
 if [ "$(mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
   say "installing mdbook $MDBOOK_VERSION (cargo install, about 2 minutes)"
   cargo install --quiet --locked mdbook --version "$MDBOOK_VERSION"
+fi
+
+if ! cargo install --list | grep -qx "mdbook-i18n-helpers v$I18N_HELPERS_VERSION:"; then
+  say "installing mdbook-i18n-helpers $I18N_HELPERS_VERSION (cargo install, about 2 minutes)"
+  cargo install --quiet --locked mdbook-i18n-helpers --version "$I18N_HELPERS_VERSION"
 fi
 
 say "building the project (the first time takes a few minutes)"

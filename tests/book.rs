@@ -135,8 +135,9 @@ fn internal_links_resolve_and_summary_lists_every_chapter() {
     }
 }
 
-/// The ids mdBook gives a chapter's headings: lower case, spaces as `-`, only letters, digits,
-/// `-` and `_` kept.
+/// The ids mdBook gives a chapter's headings: the one a heading names (`## Title {#id}`: a
+/// heading whose text has a `_`, which the Hinglish edition could not keep in an id), else
+/// its text in lower case, spaces as `-`, only letters, digits, `-` and `_` kept.
 fn heading_ids(text: &str) -> Vec<String> {
     let mut in_fence = false;
     let mut ids = Vec::new();
@@ -148,6 +149,12 @@ fn heading_ids(text: &str) -> Vec<String> {
             continue;
         };
         let heading = heading.trim_start_matches('#').trim();
+        if let Some((_, id)) =
+            heading.strip_suffix('}').and_then(|h| h.rsplit_once(" {#"))
+        {
+            ids.push(id.to_string());
+            continue;
+        }
         ids.push(
             heading
                 .chars()
@@ -162,6 +169,25 @@ fn heading_ids(text: &str) -> Vec<String> {
         );
     }
     ids
+}
+
+/// A heading whose text holds a `_` (an identifier, in code) names its id without one
+/// (`## `_seq_no` is per shard {#seq-no-is-per-shard}`): the Hinglish edition gives a heading
+/// its English id by that same `{#id}`, and mdbook-gettext escapes a `_` in it, which breaks
+/// every link to the heading in that edition.
+#[test]
+fn headings_with_an_underscore_name_their_id() {
+    for (page, text) in pages() {
+        for id in heading_ids(&text) {
+            assert!(
+                !id.contains('_'),
+                "{}: the heading with id {id} needs an id of its own without `_`, \
+                 `## ... {{#{}}}`, and the links to it that id",
+                page.display(),
+                id.replace('_', "-").trim_matches('-')
+            );
+        }
+    }
 }
 
 /// Every chapter points the reader at an example to run.
@@ -1233,4 +1259,24 @@ fn examples_are_listings_first_and_the_readers_library_is_small() {
         .map(|e| fs::read_to_string(e.path()).unwrap().lines().count())
         .sum();
     assert!(library <= 1500, "esbook/src holds {library} lines");
+}
+
+/// The Hinglish edition says everything the English one says: every message of the English
+/// text with words in it (mdbook-xgettext's cut, includes expanded; code, requests, outputs and
+/// numbers are the same in both) has a translation in `po/hi-Latn.po`, none of them fuzzy. A
+/// changed English paragraph is a new message, untranslated until someone translates it.
+#[test]
+fn the_hinglish_catalogue_translates_every_english_message() {
+    let found =
+        xtask::i18n::check().expect("mdbook-xgettext cuts the book into messages");
+    assert!(found.messages > 1000, "only {} messages", found.messages);
+    assert!(
+        found.untranslated.is_empty() && found.fuzzy.is_empty(),
+        "{} of {} messages untranslated and {} fuzzy (`cargo xtask i18n check` lists them; \
+         `cargo xtask i18n update` adds new ones), the first: {:?}",
+        found.untranslated.len(),
+        found.messages,
+        found.fuzzy.len(),
+        found.untranslated.iter().chain(&found.fuzzy).next()
+    );
 }

@@ -662,6 +662,33 @@ pub fn idempotent_report(
     history: &History,
     document: &Value,
 ) -> (IdCheck, Vec<String>, Value) {
+    ids_report("idempotent", history, document)
+}
+
+/// [`idempotent_report`] for any counter whose document lists the id of every increment it
+/// applied, its lines headed `label`: also a counter whose script lists an id again when it is
+/// applied again (chapter 18's server-side increments), where an id listed twice shows an
+/// increment applied twice, and a line per such id with its attempts.
+///
+/// ```
+/// use harness::history::{History, Outcome, ids_report};
+/// use serde_json::json;
+///
+/// let mut history = History::new();
+/// history.record("c0-1", "node-1", &Outcome::Acknowledged(json!({})));
+/// history.record("c0-2", "node-2", &Outcome::Indeterminate("timed out".into()));
+/// let document = json!({ "counter": 3, "ops": ["c0-1", "c0-2", "c0-2"] });
+/// let (check, lines, fields) = ids_report("plain_server", &history, &document);
+/// assert_eq!((check.distinct, check.duplicates.len()), (2, 1));
+/// assert!(lines[0].starts_with("plain_server: final=3"), "{}", lines[0]);
+/// assert!(lines[1].contains("c0-2 was applied 2 times"), "{}", lines[1]);
+/// assert_eq!((fields["applied_twice"].as_u64(), fields["listed"].as_u64()), (Some(1), Some(3)));
+/// ```
+pub fn ids_report(
+    label: &str,
+    history: &History,
+    document: &Value,
+) -> (IdCheck, Vec<String>, Value) {
     let applied: Vec<String> = document["ops"]
         .as_array()
         .into_iter()
@@ -672,7 +699,7 @@ pub fn idempotent_report(
     let check = check_ids(history, final_count, &applied);
     let c = history.counts();
     let mut lines = vec![format!(
-        "idempotent: final={final_count} distinct ids={} acknowledged={} conflicted={} ({} in \
+        "{label}: final={final_count} distinct ids={} acknowledged={} conflicted={} ({} in \
          flight at the kill) not_sent={} indeterminate={}; landed unacknowledged={}, applied \
          twice={}, lost={}",
         check.distinct,
@@ -685,8 +712,21 @@ pub fn idempotent_report(
         check.duplicates.len(),
         check.missing.len()
     )];
-    for op in &check.denied_but_applied {
-        lines.push(format!("  {op} was applied although no answer said so:"));
+    let mut twice: Vec<&String> = check.duplicates.iter().collect();
+    twice.sort();
+    twice.dedup();
+    let explained = twice.iter().map(|op| {
+        let times = applied.iter().filter(|id| id == op).count();
+        (*op, format!("  {op} was applied {times} times:"))
+    });
+    let denied = check.denied_but_applied.iter().map(|op| {
+        (
+            op,
+            format!("  {op} was applied although no answer said so:"),
+        )
+    });
+    for (op, line) in explained.chain(denied) {
+        lines.push(line);
         for attempt in history.attempts().iter().filter(|a| &a.op == op) {
             let when = if attempt.across_fault {
                 ", in flight at the kill"
@@ -704,6 +744,7 @@ pub fn idempotent_report(
     fields["increments"] = json!(history.operations());
     fields["acknowledged"] = json!(c.acknowledged);
     fields["indeterminate"] = json!(c.indeterminate);
+    fields["listed"] = json!(applied.len());
     fields["held"] = json!(check.holds());
     (check, lines, fields)
 }

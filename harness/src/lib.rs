@@ -16,6 +16,8 @@
 //!   it cost (chapter 6's race and chapter 16's benchmark).
 //! - [`nodes`]: Part III's cluster of several nodes, a client per node, and the node failures
 //!   the failover chapters inject.
+//! - [`pause`]: the paused primary's guard (never left paused), the race second by second for
+//!   its chart, and Elasticsearch's refusals found in a node's log.
 //! - [`recorded`]: what the book's tests read back: a recorded output, its results, and the
 //!   numbers a chapter quotes from them.
 //! - [`history`]: Part III's record of writes whose outcome may be unknown (a timeout is not
@@ -25,6 +27,7 @@ pub mod by_query;
 pub mod cli;
 pub mod history;
 pub mod nodes;
+pub mod pause;
 pub mod race;
 pub mod recorded;
 pub mod report;

@@ -30,7 +30,7 @@ use elasticsearch::nodes::NodesInfoParts;
 use elasticsearch::params::WaitForStatus;
 use elasticsearch::{Elasticsearch, GetParts};
 use provision::container::{self, ContainerCluster};
-use provision::facts::RELEASE;
+use provision::facts::{RELEASE, SCRIPTING, Server};
 use provision::local::{self, Topology};
 use provision::progress::{Ticker, say};
 use serde_json::{Value, json};
@@ -102,17 +102,28 @@ impl Nodes {
     /// # Ok(()) }
     /// ```
     pub async fn connect(needed: usize) -> Result<Nodes> {
+        Nodes::connect_to(&RELEASE, needed).await
+    }
+
+    /// [`Nodes::connect`], to a cluster of the scripting build ([`SCRIPTING`], which has
+    /// Painless): `needed` containers of its image, or `needed` local nodes of it (a topology
+    /// of its own, named after its version with `-x3`). Your cluster must have Painless itself.
+    pub async fn connect_scripting(needed: usize) -> Result<Nodes> {
+        Nodes::connect_to(&SCRIPTING, needed).await
+    }
+
+    async fn connect_to(server: &'static Server, needed: usize) -> Result<Nodes> {
         let url_given = std::env::var_os("ELASTICSEARCH_URL").is_some();
         match forced_path()? {
             Some(Source::Url) | None if url_given => Nodes::at_url(needed).await,
             Some(Source::Url) => {
                 bail!("OCC_CLUSTER=url but ELASTICSEARCH_URL is not set")
             }
-            Some(Source::Container) => Nodes::containers(needed).await,
-            Some(Source::Local) => Nodes::local(needed).await,
+            Some(Source::Container) => Nodes::containers(server, needed).await,
+            Some(Source::Local) => Nodes::local(server, needed).await,
             None => match container::engine_answers().await {
-                Ok(()) => Nodes::containers(needed).await,
-                Err(no_engine) => Nodes::local(needed).await.map_err(|local| {
+                Ok(()) => Nodes::containers(server, needed).await,
+                Err(no_engine) => Nodes::local(server, needed).await.map_err(|local| {
                     anyhow!(
                         "no cluster of {needed} nodes could be had: ELASTICSEARCH_URL is not \
                          set; {no_engine}; and the local fallback failed: {local:#}"
@@ -122,11 +133,14 @@ impl Nodes {
         }
     }
 
-    async fn local(needed: usize) -> Result<Nodes> {
-        let topology = Topology::cluster(needed);
+    async fn local(server: &'static Server, needed: usize) -> Result<Nodes> {
+        let topology = Topology::cluster_of(server, needed);
         // Taken first: `ensure` restarts dead nodes, and a node another process killed on
         // purpose must stay dead until that process is done with it.
         let hold = local::exclusive(topology).await?;
+        // A node that a process holding this lock paused and never resumed (it was killed)
+        // would stall the cluster: the lock is ours now, so no pause is meant any more.
+        local::resume_all(topology);
         local::ensure(topology).await?;
         let nodes = local::node_urls(topology)?;
         Nodes::of(
@@ -138,8 +152,8 @@ impl Nodes {
         .await
     }
 
-    async fn containers(needed: usize) -> Result<Nodes> {
-        let started = container::start_cluster(&RELEASE, needed).await?;
+    async fn containers(server: &Server, needed: usize) -> Result<Nodes> {
+        let started = container::start_cluster(server, needed).await?;
         let handle = started.handle.clone();
         Nodes::of(
             started.nodes,
@@ -323,6 +337,120 @@ impl Nodes {
     }
 }
 
+/// Part III's pause: a node that stops running without leaving (`SIGSTOP` of its processes
+/// locally, the engine's pause for a container), as a long garbage collection or a frozen
+/// virtual machine would make it; see [`crate::pause`].
+impl Nodes {
+    /// How [`Nodes::pause`] pauses a node here, for the story.
+    pub fn how_paused(&self) -> &'static str {
+        match self.faults {
+            Faults::Local(_) => "SIGSTOP of the node's processes",
+            Faults::Containers(_) => "the engine's pause of the node's container",
+            Faults::Manual => "paused by you",
+        }
+    }
+
+    /// Pauses node `name` and returns at once: the node keeps its sockets and its place in the
+    /// cluster until the others notice it is silent. Until [`Nodes::resume`], a Ctrl-C in this
+    /// process resumes it before exiting. On your own cluster it asks you to pause the node.
+    pub async fn pause(&self, name: &str) -> Result<()> {
+        self.node(name)?;
+        match &self.faults {
+            Faults::Local(topology) => local::pause_node(*topology, name).await?,
+            Faults::Containers(cluster) => cluster.pause(name).await?,
+            Faults::Manual => say(format!(
+                "this example does not pause nodes of your cluster: pause node {name} now \
+                 (kill -STOP its process group, or docker pause its container)"
+            )),
+        }
+        self.resume_on_ctrl_c(name);
+        Ok(())
+    }
+
+    /// Lets node `name` run again after [`Nodes::pause`]; returns at once.
+    pub async fn resume(&self, name: &str) -> Result<()> {
+        self.node(name)?;
+        match &self.faults {
+            Faults::Local(topology) => local::resume_node(*topology, name)?,
+            Faults::Containers(cluster) => cluster.resume(name).await?,
+            Faults::Manual => say(format!(
+                "resume node {name} now (kill -CONT, or docker unpause)"
+            )),
+        }
+        Ok(())
+    }
+
+    /// Resumes node `name` without waiting, where that can be done without an engine round
+    /// trip (a local node: `SIGCONT`): for a guard's `Drop` on an error path. A container left
+    /// paused is removed with its cluster when the process ends.
+    pub fn resume_at_once(&self, name: &str) {
+        if let Faults::Local(topology) = &self.faults {
+            let _ = local::resume_node(*topology, name);
+        }
+    }
+
+    /// A Ctrl-C from now on resumes node `name`, then ends the process (exit status 130).
+    fn resume_on_ctrl_c(&self, name: &str) {
+        let name = name.to_string();
+        let (local, containers) = match &self.faults {
+            Faults::Local(topology) => (Some(*topology), None),
+            Faults::Containers(cluster) => (None, Some(cluster.clone())),
+            Faults::Manual => return,
+        };
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            if let Some(topology) = local {
+                let _ = local::resume_node(topology, &name);
+            }
+            if let Some(cluster) = containers {
+                let _ = cluster.resume(&name).await;
+            }
+            eprintln!("interrupted: node {name} resumed");
+            std::process::exit(130);
+        });
+    }
+
+    /// What node `name` has logged so far: its `logs/console.log` locally, its container's
+    /// output on the container path; nothing on your own cluster.
+    pub async fn log(&self, name: &str) -> Result<String> {
+        self.node(name)?;
+        match &self.faults {
+            Faults::Local(topology) => {
+                let path = local::console_log(*topology, name);
+                std::fs::read(&path)
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .with_context(|| format!("reading {}", path.display()))
+            }
+            Faults::Containers(cluster) => cluster.logs(name).await,
+            Faults::Manual => Ok(String::new()),
+        }
+    }
+
+    /// Waits until the other nodes list node `name` as a member (`member`), or no longer do;
+    /// how long that took. Asks a node other than `name`, retrying through errors, for up to
+    /// five minutes.
+    pub async fn wait_for_membership(
+        &self,
+        name: &str,
+        member: bool,
+    ) -> Result<Duration> {
+        let started = Instant::now();
+        let witness = &self.other_than(name).client;
+        let what = if member {
+            "to rejoin"
+        } else {
+            "to leave the cluster"
+        };
+        wait_until(&format!("node {name} {what}"), FAULT_TIMEOUT, async || {
+            Ok(node_names(witness).await?.contains(&name.to_string()) == member)
+        })
+        .await?;
+        Ok(started.elapsed())
+    }
+}
+
 /// The URL of the node that publishes HTTP at `address` (`host/ip:port` or `ip:port`), with
 /// the scheme and credentials of `raw`.
 fn node_url(raw: &str, address: &str) -> Result<String> {
@@ -501,6 +629,18 @@ impl FaultWatch {
     /// Ends the race.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// A fault begins (a pause, a kill): writes answered from now on, sent before
+    /// [`FaultWatch::fault_over`], were in flight across it.
+    pub fn fault_begun(&self) {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The fault is over (a new primary serves): writes sent from now on were not in flight
+    /// across it.
+    pub fn fault_over(&self) {
+        self.over.fetch_add(1, Ordering::SeqCst);
     }
 }
 

@@ -40,6 +40,43 @@ where
     .await
 }
 
+/// [`run_example`] for an example whose result is its checks alone: times `body`, and adds
+/// the `RESULT` line (`OCC_RESULTS=1`) `{"example": EXAMPLE, "claims": N, "held": true, ...}`.
+///
+/// ```no_run
+/// use esbook::Needs;
+/// use harness::Claims;
+///
+/// #[tokio::main]
+/// async fn main() -> std::process::ExitCode {
+///     harness::run::run_story("usage: cargo run --example mine", Needs::Core, "mine", async |cluster| {
+///         let mut claims = Claims::new();
+///         claims.check(!cluster.version.is_empty(), "the server said its version");
+///         Ok(claims)
+///     })
+///     .await
+/// }
+/// ```
+pub async fn run_story(
+    usage: &str,
+    needs: Needs,
+    example: &str,
+    body: impl AsyncFnOnce(&Cluster) -> anyhow::Result<Claims>,
+) -> ExitCode {
+    run_example(usage, needs, async move |cluster| {
+        let started = std::time::Instant::now();
+        let claims = body(&cluster).await?;
+        let fields = serde_json::json!({
+            "example": example,
+            "claims": claims.checked(),
+            "held": claims.all_hold(),
+        });
+        report::result(&cluster, started.elapsed(), fields);
+        Ok(claims)
+    })
+    .await
+}
+
 /// Runs an example's body and turns its outcome into an exit code. `Ok(n)`, the number of
 /// checks that held, closes the run with one line naming the servers the results came from
 /// (nothing for `Ok(0)`: a program that checks nothing);

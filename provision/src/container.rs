@@ -253,12 +253,18 @@ pub async fn start(server: &Server) -> Result<Started> {
 /// dropped.
 pub struct ContainerCluster {
     nodes: Vec<ClusterNode>,
+    /// Nodes paused by `SIGSTOP` because the engine could not pause them: resumed by `SIGCONT`
+    /// alone (asking the engine to unpause a container it did not pause is not harmless on
+    /// every engine).
+    stopped: Mutex<Vec<String>>,
 }
 
 struct ClusterNode {
     name: String,
     url: String,
     container: ContainerAsync<Elasticsearch>,
+    /// Everything the container printed since it started ([`ContainerCluster::logs`]).
+    output: Arc<Mutex<String>>,
 }
 
 /// A cluster of containers that [`start_cluster`] started: each node's name and URL, and the
@@ -323,9 +329,12 @@ pub async fn start_cluster(
         "starting {count} containers of {image} as one cluster"
     ));
     let logs: Vec<Tail> = specs.iter().map(|_| Tail::default()).collect();
+    let outputs: Vec<Arc<Mutex<String>>> =
+        specs.iter().map(|_| Arc::default()).collect();
     // All at once: a node of a new cluster waits for the others before it says "started".
     let mut starting = tokio::task::JoinSet::new();
     for (i, (spec, log)) in specs.iter().cloned().zip(logs.clone()).enumerate() {
+        let output = outputs[i].clone();
         let image = image.clone();
         let run = run.clone();
         let host_port = published[i];
@@ -334,7 +343,12 @@ pub async fn start_cluster(
                 .with_label(CONTAINER_LABEL, "true")
                 .with_label(OWNER_LABEL, std::process::id().to_string())
                 .with_startup_timeout(timeout)
-                .with_log_consumer(log.consumer());
+                .with_log_consumer(log.consumer())
+                .with_log_consumer(move |frame: &LogFrame| {
+                    let (LogFrame::StdOut(bytes) | LogFrame::StdErr(bytes)) = frame;
+                    let mut all = output.lock().unwrap_or_else(|e| e.into_inner());
+                    all.push_str(&String::from_utf8_lossy(bytes));
+                });
             if spec.loopback_ports.is_some() {
                 request = request.with_host_config_modifier(|config| {
                     config.network_mode = Some("host".into());
@@ -386,9 +400,13 @@ pub async fn start_cluster(
             name: spec.name.clone(),
             url: format!("http://127.0.0.1:{port}"),
             container,
+            output: outputs[i].clone(),
         });
     }
-    let cluster = Arc::new(ContainerCluster { nodes });
+    let cluster = Arc::new(ContainerCluster {
+        nodes,
+        stopped: Mutex::new(Vec::new()),
+    });
     let left = timeout.saturating_sub(started.elapsed());
     cluster.wait_for_nodes(count, left).await?;
     say(format!(
@@ -432,6 +450,59 @@ impl ContainerCluster {
         Ok(())
     }
 
+    /// Pauses node `name`'s container: the engine's pause (as `docker pause` does: the cgroup
+    /// freezer stops every process in it, as a frozen virtual machine would). Where the engine
+    /// cannot freeze (runc on cgroup v1 without a usable freezer, as in some nested set-ups),
+    /// every process of the container but its init is sent `SIGSTOP` from this machine instead, and a
+    /// line says so. Its sockets stay open; nothing of the node runs until
+    /// [`ContainerCluster::resume`].
+    pub async fn pause(&self, name: &str) -> Result<()> {
+        let node = self.node(name)?;
+        let Err(engine) = node.container.pause().await else {
+            return Ok(());
+        };
+        signal_container(node, libc::SIGSTOP).await.with_context(|| {
+            format!("pausing the container of {name} (the engine's pause failed: {engine})")
+        })?;
+        say(format!(
+            "the engine could not pause {name}'s container ({}); its processes got SIGSTOP instead",
+            root_cause(&engine)
+        ));
+        let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+        stopped.push(name.to_string());
+        Ok(())
+    }
+
+    /// Lets node `name`'s container run again after [`ContainerCluster::pause`], whichever way
+    /// it was paused.
+    pub async fn resume(&self, name: &str) -> Result<()> {
+        let node = self.node(name)?;
+        let was_stopped = {
+            let mut stopped =
+                self.stopped.lock().unwrap_or_else(|e| e.into_inner());
+            let found = stopped.iter().any(|n| n == name);
+            stopped.retain(|n| n != name);
+            found
+        };
+        if was_stopped {
+            signal_container(node, libc::SIGCONT).await
+        } else {
+            node.container
+                .unpause()
+                .await
+                .with_context(|| format!("unpausing the container of {name}"))
+        }
+    }
+
+    /// What node `name`'s container has printed since it started (standard output and error:
+    /// the official image logs there, one JSON object a line), as its log consumer collected
+    /// it. (Asking the engine for the logs can hang on Podman 4.3.)
+    pub async fn logs(&self, name: &str) -> Result<String> {
+        let node = self.node(name)?;
+        let all = node.output.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(all.clone())
+    }
+
     /// Starts node `name`'s container again, on its old data, and waits until the cluster has
     /// all its nodes again.
     pub async fn restart(&self, name: &str) -> Result<()> {
@@ -468,6 +539,32 @@ impl ContainerCluster {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// Sends `signal` (`SIGSTOP`, `SIGCONT`) to every process of `node`'s container but its init,
+/// from this machine: the engine reports the init's pid (`State.Pid`), and its descendants are
+/// the node's launcher and server. Needs a local engine whose containers' processes this
+/// process can see and signal (rootful Podman here), which is where the engine's pause can fail.
+async fn signal_container(node: &ClusterNode, signal: libc::c_int) -> Result<()> {
+    let docker = docker_client_instance().await?;
+    let info = docker
+        .inspect_container(node.container.id(), None)
+        .await
+        .context("inspecting the container")?;
+    let init = info
+        .state
+        .and_then(|s| s.pid)
+        .filter(|pid| *pid > 0)
+        .context("the container has no running init process")?;
+    let members = local::descendants(init as u32);
+    if members.is_empty() {
+        bail!("no process under the container's init (pid {init}) is visible here");
+    }
+    for pid in members {
+        // SAFETY: a plain kill(2) of a process of a container this process started.
+        unsafe { libc::kill(pid as libc::pid_t, signal) };
+    }
+    Ok(())
 }
 
 /// Whether the engine already has `image` (within the ping timeout).

@@ -68,6 +68,16 @@ impl Topology {
         }
     }
 
+    /// `server` on `nodes` nodes: [`Topology::cluster`] for any server, for instance the
+    /// scripting build's three nodes that chapter 18's server-side increments fail over on.
+    pub const fn cluster_of(server: &'static Server, nodes: usize) -> Topology {
+        Topology {
+            server,
+            nodes,
+            security: Security::Off,
+        }
+    }
+
     /// The release with security on and one user: the credential tests' node.
     pub const fn secured() -> Topology {
         Topology {
@@ -94,13 +104,14 @@ impl Topology {
     }
 
     /// Every topology the book starts, for `cargo es status` and `cargo es stop`.
-    pub fn all() -> [Topology; 5] {
+    pub fn all() -> [Topology; 6] {
         [
             Topology::single(&RELEASE),
             Topology::single(&SCRIPTING),
             Topology::secured(),
             Topology::tls(),
             Topology::cluster(3),
+            Topology::cluster_of(&SCRIPTING, 3),
         ]
     }
 
@@ -490,6 +501,9 @@ pub async fn stop(topology: Topology) -> Result<Option<State>> {
         return Ok(None);
     };
     for node in &state.nodes {
+        // A node paused with `SIGSTOP` ([`pause_node`]) would hold a `SIGTERM` until it runs
+        // again, and the wait below would wait in vain: wake it first.
+        signal_group(node.pid, libc::SIGCONT);
         signal_and_wait(node.pid, libc::SIGTERM, Duration::from_secs(30)).await;
         signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(10)).await;
     }
@@ -531,6 +545,114 @@ pub async fn kill_node(topology: Topology, name: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Pauses node `name` of `topology` (`SIGSTOP` to its process group, as a long garbage
+/// collection or a frozen virtual machine would): its process stays, its sockets stay open, and
+/// nothing in it runs until [`resume_node`]. A paused node must not be left so: [`stop`] wakes
+/// it before stopping it, and every caller resumes it on its way out.
+pub async fn pause_node(topology: Topology, name: &str) -> Result<()> {
+    let node = recorded_node(topology, name)?;
+    if !signal_group(node.pid, libc::SIGSTOP) {
+        bail!(
+            "node {name} (pid {}) is not running: cannot pause it",
+            node.pid
+        );
+    }
+    // The group is stopped once the kernel says so (state T): wait up to five seconds.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !process_state(node.pid).starts_with("state T") {
+        if Instant::now() > deadline {
+            signal_group(node.pid, libc::SIGCONT);
+            bail!(
+                "node {name} (pid {}) did not stop within 5s of SIGSTOP",
+                node.pid
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Lets node `name` of `topology` run again after [`pause_node`] (`SIGCONT` to its process
+/// group). Harmless on a node that is not paused.
+pub fn resume_node(topology: Topology, name: &str) -> Result<()> {
+    let node = recorded_node(topology, name)?;
+    if !signal_group(node.pid, libc::SIGCONT) {
+        bail!(
+            "node {name} (pid {}) is not running: cannot resume it",
+            node.pid
+        );
+    }
+    Ok(())
+}
+
+/// Resumes every node of `topology` ([`resume_node`]), paused or not: what a process that
+/// takes [`exclusive`] does first, in case the last holder died with a node paused.
+pub fn resume_all(topology: Topology) {
+    if let Some(state) = read_state(&topology.dir()) {
+        for node in &state.nodes {
+            signal_group(node.pid, libc::SIGCONT);
+        }
+    }
+}
+
+/// Where node `name` of `topology` writes its log (standard output and error of the node):
+/// `<cache>/<topology>/<name>/logs/console.log`.
+pub fn console_log(topology: Topology, name: &str) -> PathBuf {
+    topology.dir().join(name).join("logs/console.log")
+}
+
+/// Node `name` as `state.json` records it.
+fn recorded_node(topology: Topology, name: &str) -> Result<NodeState> {
+    let state =
+        read_state(&topology.dir()).context("the cluster is not running")?;
+    state
+        .nodes
+        .into_iter()
+        .find(|n| n.name == name)
+        .with_context(|| format!("no node {name} in {}", topology.name()))
+}
+
+/// Every descendant of process `pid` (children, their children, ...), from `/proc`: the
+/// processes of a container under its init, for [`crate::container`]'s fallback pause.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|p| {
+            let stat = fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            // After "(comm) ": state, ppid.
+            let ppid = stat.rsplit_once(") ")?.1.split_whitespace().nth(1)?;
+            Some((p, ppid.parse().ok()?))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Sends `signal` to the process group led by `pid` if it is a live node; whether it was.
+fn signal_group(pid: u32, signal: libc::c_int) -> bool {
+    if !alive(pid) {
+        return false;
+    }
+    // SAFETY: a plain kill(2) on a process group we started and just checked is a node.
+    unsafe { libc::kill(-(pid as libc::pid_t), signal) == 0 }
 }
 
 /// The certificate (PEM) of the CA that signed the TLS node's certificate: what a client must

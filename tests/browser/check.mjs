@@ -6,7 +6,9 @@
 // - a link to a page or anchor of the book that does not exist;
 // - an image that did not load (natural size 0), or any request answered 4xx/5xx or failed;
 // - no content (a main text shorter than a sentence);
-// - a console error or an uncaught exception.
+// - a console error or an uncaught exception;
+// - a language switch that does not lead to the same page in the other edition (the English
+//   book at the root, the Hinglish one under hi-Latn/, both built by `cargo xtask book`).
 //
 // Usage: node check.mjs BOOK_DIR [MIN_IMAGES_PAGE=N ...]   (run by `.ci/run` and
 // `scripts/check-book.sh`). Prints one line per page and `N passed, N failed`.
@@ -86,6 +88,7 @@ const browser = await chromium.launch({
 const all = await pages(bookDir);
 const anchors = new Map(); // page -> ids on it
 const links = []; // [from page, target page, fragment]
+const switches = []; // pages a language switch leads to, checked to exist below
 let passed = 0;
 let failed = 0;
 
@@ -125,6 +128,8 @@ for (const page of all) {
         height: img.naturalHeight,
       })),
       links: [...document.querySelectorAll("a[href]")].map((a) => a.href),
+      lang: document.documentElement.lang,
+      switchTo: document.querySelector("#language-switch")?.href ?? null,
     };
   });
   if (seen.text.includes("{{#include") || seen.html.includes("{{#include")) {
@@ -138,6 +143,18 @@ for (const page of all) {
   }
   if ((minImages[page] ?? 0) > seen.images.filter((i) => i.width > 0).length) {
     problems.push(`${minImages[page]} images expected, ${seen.images.length} shown`);
+  }
+  const hinglish = page.startsWith("hi-Latn/");
+  if (seen.lang !== (hinglish ? "hi-Latn" : "en")) problems.push(`lang is ${seen.lang}`);
+  const otherEdition = hinglish ? page.slice("hi-Latn/".length) : `hi-Latn/${page}`;
+  // toc.html is mdBook's table of contents for browsers without JavaScript: it has no menu bar.
+  if (page.endsWith("toc.html")) {
+    // nothing to switch
+  } else if (seen.switchTo === null) problems.push("no language switch");
+  else if (new URL(seen.switchTo).pathname !== `/${otherEdition}`) {
+    problems.push(`the language switch leads to ${seen.switchTo}, not /${otherEdition}`);
+  } else {
+    switches.push(otherEdition);
   }
   anchors.set(page, new Set(seen.ids));
   for (const href of seen.links) {
@@ -160,7 +177,7 @@ for (const page of all) {
 // Links between pages, checked once every page's anchors are known.
 // mdBook's 404 page sets <base href="/">, so its own heading anchors point at index.html.
 const broken = links.filter(([from, target, fragment]) => {
-  if (from === "404.html") return false;
+  if (from.endsWith("404.html")) return false;
   if (!anchors.has(target)) return !target.match(/\.(js|css|svg|png|json|txt)$/);
   return fragment !== "" && !anchors.get(target).has(fragment);
 });
@@ -168,6 +185,10 @@ for (const [from, target, fragment] of broken) {
   console.log(`FAIL ${from}: broken link to ${target}${fragment ? "#" + fragment : ""}`);
 }
 if (broken.length) failed++;
+else passed++;
+const missing = switches.filter((target) => !anchors.has(target));
+for (const target of missing) console.log(`FAIL a language switch leads to ${target}, which is no page`);
+if (missing.length || !all.some((page) => page.startsWith("hi-Latn/"))) failed++;
 else passed++;
 
 await browser.close();

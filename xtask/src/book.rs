@@ -6,7 +6,8 @@
 //! produced it (`$ cargo run --example counter_race -- --strategy occ`). Running the examples is
 //! running those commands, in that order; recording is saving what they print, normalised, back
 //! into the file the command came from. A new output starts as a file holding just its `$ `
-//! line: `cargo xtask record src/outputs/NAME.txt` fills it in.
+//! line: `cargo xtask record src/outputs/NAME.txt` fills it in. An output of many runs in a row
+//! (`-- --runs 10`) is run and recorded only when named so.
 //!
 //! The examples run with `OCC_RESULTS=1`, so each also prints its machine-readable
 //! `RESULT {json}` lines, which this shows with the rest. Recording keeps them out of what the
@@ -51,6 +52,14 @@ impl Output {
             );
         }
         Ok(words)
+    }
+
+    /// Whether its command runs the example many times in a row (`--runs N`, N > 1).
+    pub fn is_many_runs(&self) -> bool {
+        let words: Vec<&str> = self.command.split_whitespace().collect();
+        words
+            .windows(2)
+            .any(|w| w[0] == "--runs" && w[1].parse::<u32>().is_ok_and(|n| n > 1))
     }
 
     /// `src/runs/NAME.jsonl`: the `RESULT` lines of this output's recorded run.
@@ -107,9 +116,14 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
             bail!("{name} is not an output any chapter includes");
         }
     }
+    // A run of many runs in a row (`-- --runs 10`: ten failovers, ten minutes) repeats what
+    // the example's single run already showed; it is recorded when named, not in every pass.
     let chosen = |output: &Output| {
-        selected.is_empty()
-            || selected.iter().any(|name| root().join(name) == output.path)
+        if selected.is_empty() {
+            !output.is_many_runs()
+        } else {
+            selected.iter().any(|name| root().join(name) == output.path)
+        }
     };
     // Only the examples to run are built, so that one being edited does not stop the others.
     let mut build = crate::cargo();
@@ -121,9 +135,20 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
         bail!("cargo build of the examples failed");
     }
     for output in &outputs {
-        let words = output.example_command()?;
+        let mut words = output.example_command()?;
         if !chosen(output) {
             continue;
+        }
+        // What a command saves beside its output (`--timeline src/data/NAME.json`, the data of
+        // a chart) is the recorded run's: a run that does not record saves it under target/.
+        if !record {
+            for word in &mut words {
+                if let Some(name) = word.strip_prefix("src/data/") {
+                    let scratch = root().join("target/tmp/unrecorded");
+                    fs::create_dir_all(&scratch)?;
+                    *word = scratch.join(name).to_string_lossy().into_owned();
+                }
+            }
         }
         println!("\n################ {}", output.command);
         let stdout = run_command(&words).with_context(|| {

@@ -4,6 +4,8 @@
 //! - chapter 16's charts and tables, from the benchmark's `contention.json`;
 //! - the timelines of a real race, from the operations the benchmark recorded
 //!   (`timeline.json`);
+//! - chapter 18.1's race through a paused primary and a killed one, second by second
+//!   (`paused_primary.json`, which the example writes);
 //! - the sequence diagrams of chapters 3 and 4, each step checked against the recorded output
 //!   of the run it pictures, so that a picture cannot tell a different story than the run.
 
@@ -612,6 +614,108 @@ fn timeline(race: &Value, version: &Value, path: &Path) -> Result<()> {
         .map_err(plot_error)?;
         x += 34 + 6 * text.len() as i32;
     }
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// Chapter 18.1's race, second by second, through a pause and a kill, from
+/// `DATA/paused_primary.json` (written by `cargo run --example paused_primary -- --then kill
+/// --timeline ...`): `timeline-paused.svg`. Nothing is drawn if the file is missing.
+pub fn paused_timeline(data_dir: &Path, out: &Path) -> Result<()> {
+    let source = data_dir.join("paused_primary.json");
+    if !source.exists() {
+        return Ok(());
+    }
+    let data = read_json(&source)?;
+    let timeline = &data["timeline"];
+    let seconds = timeline["seconds"].as_array().cloned().unwrap_or_default();
+    if seconds.is_empty() {
+        bail!("{}: no seconds recorded", source.display());
+    }
+    let point = |s: &Value, key: &str| (f(&s["second"]) + 0.5, f(&s[key]));
+    let acknowledged: Vec<(f64, f64)> =
+        seconds.iter().map(|s| point(s, "acknowledged")).collect();
+    let conflicted: Vec<(f64, f64)> =
+        seconds.iter().map(|s| point(s, "conflicted")).collect();
+    let end = seconds.len() as f64;
+    let top = acknowledged
+        .iter()
+        .chain(&conflicted)
+        .map(|p| p.1)
+        .fold(1.0, f64::max)
+        * 1.35;
+    fs::create_dir_all(out)?;
+    let path = out.join("timeline-paused.svg");
+    let root = SVGBackend::new(&path, (WIDTH + 240, 470)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_error)?;
+    let title = format!(
+        "The OCC race through a paused primary, then a killed one (Elasticsearch {})",
+        data["server_version"].as_str().unwrap_or("?")
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 16))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds since the race began")
+        .y_desc("writes per second")
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 13))
+        .light_line_style(RGBColor(240, 240, 240))
+        .draw()
+        .map_err(plot_error)?;
+    let (ack, conflict) = (RGBColor(40, 140, 60), RGBColor(235, 145, 30));
+    for (points, colour, label) in [
+        (acknowledged, ack, "acknowledged writes per second"),
+        (conflicted, conflict, "409 conflicts per second"),
+    ] {
+        let style = ShapeStyle::from(&colour).stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(points, style))
+            .map_err(plot_error)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 22, y)], style)
+            });
+    }
+    // Each fault's moment: a grey line, its label above, staggered so that close ones stay
+    // readable.
+    let grey = RGBColor(110, 110, 110);
+    for (i, mark) in timeline["marks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = f(&mark["at_s"]);
+        let what = mark["what"].as_str().unwrap_or("?").to_string();
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(at, 0.0), (at, top * 0.86)],
+                ShapeStyle::from(&grey).stroke_width(1),
+            )))
+            .map_err(plot_error)?;
+        let y = top * (0.97 - 0.05 * (i % 4) as f64);
+        chart
+            .draw_series(std::iter::once(Text::new(
+                what,
+                (at, y),
+                (FONT, 11).into_font().color(&RGBColor(50, 50, 50)),
+            )))
+            .map_err(plot_error)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::MiddleRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(plot_error)?;
     root.present().map_err(plot_error)?;
     Ok(())
 }

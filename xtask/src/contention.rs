@@ -114,6 +114,7 @@ pub fn redraw() -> Result<()> {
     charts::contention(&root().join("src/data/hot"), &charts_dir, "hot")?;
     charts::timelines(&root().join("src/data"), &charts_dir)?;
     charts::sequences(&root().join("src/outputs"), &charts_dir)?;
+    charts::paused_timeline(&root().join("src/data"), &charts_dir)?;
     eprintln!("[xtask] charts in {}", charts_dir.display());
     Ok(())
 }

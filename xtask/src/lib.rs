@@ -2,6 +2,7 @@
 //! book's own tests use them too.
 
 pub mod book;
+pub mod i18n;
 
 use std::process::Command;
 

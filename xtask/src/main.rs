@@ -12,6 +12,8 @@
 //! cargo xtask contention [--smoke]   chapter 16's benchmark beside the notebook's Python, charts
 //! cargo xtask contention --hot      the hot document against chapter 15's sharded counter
 //! cargo xtask charts                 redraw every chart and diagram from the committed data
+//! cargo xtask book                   build the book: English in book/, Hinglish in book/hi-Latn/
+//! cargo xtask i18n update|check      the Hinglish catalogue (po/hi-Latn.po) against the English
 //! ```
 
 mod charts;
@@ -25,7 +27,7 @@ use anyhow::{Result, bail};
 use xtask::book;
 
 const USAGE: &str = "usage: cargo es status|start|stop|kill|restart ... | \
-cargo xtask examples|record|podman|contention|charts ... (see xtask/src/main.rs)";
+cargo xtask examples|record|podman|contention|charts|book|i18n ... (see xtask/src/main.rs)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -48,6 +50,8 @@ async fn run() -> Result<()> {
         ["podman", rest @ ..] => podman::run(rest).await,
         ["contention", rest @ ..] => contention::run(rest),
         ["charts"] => contention::redraw(),
+        ["book"] => xtask::i18n::build_both(),
+        ["i18n", rest @ ..] => xtask::i18n::run(rest),
         ["--help" | "-h" | "help"] => {
             println!("{USAGE}");
             Ok(())
