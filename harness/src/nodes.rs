@@ -394,7 +394,9 @@ impl Nodes {
         let name = name.to_string();
         let (local, containers) = match &self.faults {
             Faults::Local(topology) => (Some(*topology), None),
-            Faults::Containers(cluster) => (None, Some(cluster.clone())),
+            // Weak: a task that outlived the example must not keep the containers alive, or
+            // their removal would run as the runtime shuts down, and wait for it forever.
+            Faults::Containers(cluster) => (None, Some(Arc::downgrade(cluster))),
             Faults::Manual => return,
         };
         tokio::spawn(async move {
@@ -404,7 +406,7 @@ impl Nodes {
             if let Some(topology) = local {
                 let _ = local::resume_node(topology, &name);
             }
-            if let Some(cluster) = containers {
+            if let Some(cluster) = containers.and_then(|weak| weak.upgrade()) {
                 let _ = cluster.resume(&name).await;
             }
             eprintln!("interrupted: node {name} resumed");
