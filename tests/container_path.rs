@@ -115,7 +115,7 @@ async fn a_container_not_healthy_in_time_is_reported_with_its_log() {
         &[],
         &[
             ("OCC_CLUSTER", "container"),
-            ("OCC_START_TIMEOUT_SECS", "5"),
+            ("OCC_START_TIMEOUT_SECS", "8"),
         ],
         Duration::from_secs(60),
     );
@@ -124,7 +124,7 @@ async fn a_container_not_healthy_in_time_is_reported_with_its_log() {
     let last = run.stderr.trim_end().lines().last().unwrap_or_default();
     assert!(
         last.starts_with("error: container ")
-            && last.contains("did not become healthy within 5s"),
+            && last.contains("did not become healthy within 8s"),
         "{last}"
     );
     assert!(
