@@ -93,12 +93,13 @@ impl Timeline {
     pub fn acknowledged(&self) {
         let at = self.count(0);
         let mut b = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        // Clients race to this lock: an earlier `at` can arrive after a later one.
         if let Some(last) = b.last_ack
-            && at - last > b.stall.1
+            && at.saturating_sub(last) > b.stall.1
         {
             b.stall = (last, at - last);
         }
-        b.last_ack = Some(at);
+        b.last_ack = Some(b.last_ack.map_or(at, |last| last.max(at)));
     }
 
     /// A conditional write was refused with a 409 now.
