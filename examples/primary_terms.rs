@@ -57,8 +57,8 @@ async fn primary_terms(cluster: &Nodes, index: &str) -> Result<Value> {
         "the replica on {promoted} was the primary {:.1}s after the kill",
         took.as_secs_f64()
     );
-    let yellow = WaitForStatus::Yellow;
-    let health = nodes::health(&survivor.client, Some(index), yellow).await?;
+    let (yellow, left) = (WaitForStatus::Yellow, Some(cluster.nodes.len() - 1));
+    let health = nodes::health(&survivor.client, Some(index), yellow, left).await?;
     println!("health of {index}: {}", nodes::health_line(&health));
     let nowhere = nodes::why_unassigned(&survivor.client, index).await?;
     println!("allocation explain: {nowhere}");
@@ -100,7 +100,9 @@ async fn primary_terms(cluster: &Nodes, index: &str) -> Result<Value> {
     println!("\n-- 5. The old primary comes back");
     cluster.restart(&victim).await?;
     let green = WaitForStatus::Green;
-    let health_end = nodes::health(&survivor.client, Some(index), green).await?;
+    let all = Some(cluster.nodes.len());
+    let health_end =
+        nodes::health(&survivor.client, Some(index), green, all).await?;
     let back = &cluster.node(&victim)?.client;
     let local = nodes::read_local_copy(back, index, ACCOUNT).await?;
     let term_end = nodes::primary_term(&survivor.client, index).await?;

@@ -697,7 +697,8 @@ pub async fn inject_failover(
     );
     let restarting = Instant::now();
     cluster.restart(&victim).await?;
-    let health = health(survivor, Some(index), WaitForStatus::Green).await?;
+    let all = Some(cluster.nodes.len());
+    let health = health(survivor, Some(index), WaitForStatus::Green, all).await?;
     let back_after = restarting.elapsed();
     println!(
         "{victim} back and the index {} {:.1}s later, after {} increments",
@@ -770,7 +771,7 @@ pub struct ShardCopy {
 /// assert_eq!(nodes::primary_node(client, "nodes-copies").await?, Some(copies[0].node.clone()));
 /// assert_eq!(nodes::primary_term(client, "nodes-copies").await?, 1);
 /// let health =
-///     nodes::health(client, Some("nodes-copies"), WaitForStatus::Green).await?;
+///     nodes::health(client, Some("nodes-copies"), WaitForStatus::Green, Some(3)).await?;
 /// assert_eq!(health["status"], "green");
 /// # Ok(()) }
 /// ```
@@ -855,7 +856,7 @@ pub async fn replicate(
         .await?;
     doc::expect_success(response, &format!("giving {index} {replicas} replicas"))
         .await?;
-    let health = health(client, Some(index), WaitForStatus::Green).await?;
+    let health = health(client, Some(index), WaitForStatus::Green, None).await?;
     if health["status"] != "green" {
         bail!("{index} did not become green: {health}");
     }
@@ -926,29 +927,35 @@ pub async fn wait_for_green(
     let started = Instant::now();
     let mut last = Value::Null;
     wait_until(&format!("{index} to be green"), FAULT_TIMEOUT, async || {
-        last = health(client, Some(index), WaitForStatus::Green).await?;
+        last = health(client, Some(index), WaitForStatus::Green, None).await?;
         Ok(last["status"] == "green")
     })
     .await?;
     Ok((last, started.elapsed()))
 }
 
-/// Cluster health (of `index` only, if given), waiting up to 30 seconds for `status`; the
-/// answer either way. See [`shard_copies`].
+/// Cluster health (of `index` only, if given), waiting up to 30 seconds for `status` and, if
+/// given, for the cluster to count that many nodes (`wait_for_nodes`: right after a node dies,
+/// an answer can still come from a cluster state that counts it); the answer either way. See
+/// [`shard_copies`].
 pub async fn health(
     client: &Elasticsearch,
     index: Option<&str>,
     status: WaitForStatus,
+    nodes: Option<usize>,
 ) -> Result<Value> {
     let indices = index.map(|i| [i]);
     let parts = match &indices {
         Some(index) => ClusterHealthParts::Index(index),
         None => ClusterHealthParts::None,
     };
-    let response = client
-        .cluster()
-        .health(parts)
-        .wait_for_status(status)
+    let nodes = nodes.map(|n| n.to_string());
+    let cluster = client.cluster();
+    let mut request = cluster.health(parts).wait_for_status(status);
+    if let Some(nodes) = &nodes {
+        request = request.wait_for_nodes(nodes);
+    }
+    let response = request
         .timeout("30s")
         .request_timeout(Duration::from_secs(40))
         .send()
