@@ -898,6 +898,19 @@ pub async fn create_on(
     .await
 }
 
+/// Takes back [`create_on`]'s pin (`index.routing.allocation.require._name`), so that the
+/// index's copies may go to any node again; the copy already started stays where it is.
+pub async fn unpin(client: &Elasticsearch, index: &str) -> Result<()> {
+    let response = client
+        .indices()
+        .put_settings(IndicesPutSettingsParts::Index(&[index]))
+        .body(json!({ "index": { "routing.allocation.require._name": null } }))
+        .send()
+        .await?;
+    doc::expect_success(response, &format!("unpinning {index}")).await?;
+    Ok(())
+}
+
 /// Waits until the master has taken `node`'s copy of `index`'s shard out of the routing table
 /// (after [`Nodes::kill`], which returns once the node stops answering, a moment before the
 /// master has seen it leave), asking through `client`, for up to five minutes.

@@ -461,9 +461,14 @@ impl Race {
     }
 }
 
-/// Makes `index` fresh with two replicas (three copies, green), writes `{"counter": 0}` to
-/// `counter` and `{"value": "old"}` to each of `others`, and says which node holds the
-/// primary (the node to pause): its name and its place in `cluster.nodes`.
+/// Makes `index` fresh with two replicas (three copies, green) and its primary on a node that
+/// is not the elected master, writes `{"counter": 0}` to `counter` and `{"value": "old"}` to
+/// each of `others`, and says which node holds the primary (the node to pause): its name and its
+/// place in `cluster.nodes`.
+///
+/// The primary is kept off the master so that a pause stops one thing, the primary: a paused
+/// master must first be replaced by an election before anyone removes it (a container run took
+/// over 90 s, not 32), and its late writes found the new term already known when it woke.
 pub async fn prepare(
     cluster: &Nodes,
     index: &str,
@@ -471,7 +476,12 @@ pub async fn prepare(
     others: &[&str],
 ) -> Result<(String, usize)> {
     let first = &cluster.nodes[0].client;
-    esbook::doc::fresh_index(first, index).await?;
+    let master = nodes::elected_master(first).await?;
+    let home = cluster.nodes.iter().find(|n| n.name != master);
+    let home = home.ok_or_else(|| anyhow::anyhow!("no node but the master"))?;
+    // The only copy created on `home`, then unpinned: the replicas go to the other two.
+    nodes::create_on(first, index, &home.name, json!({})).await?;
+    nodes::unpin(first, index).await?;
     nodes::replicate(first, index, 2, "10s").await?;
     esbook::doc::put(first, index, counter, json!({ "counter": 0 })).await?;
     for id in others {

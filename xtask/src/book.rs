@@ -151,9 +151,12 @@ pub fn run_examples(record: bool, selected: &[&str]) -> Result<()> {
             }
         }
         println!("\n################ {}", output.command);
+        let started = std::time::Instant::now();
         let stdout = run_command(&words).with_context(|| {
             format!("`{}` (for {})", output.command, output.path.display())
         })?;
+        // On stderr, like the examples' progress: shown, never recorded.
+        eprintln!("(ran in {:.1}s)", started.elapsed().as_secs_f64());
         if record {
             let (results, shown): (Vec<&str>, Vec<&str>) =
                 stdout.lines().partition(|l| l.starts_with("RESULT "));
