@@ -246,6 +246,35 @@ mod tests {
             says(r"no write was acknowledged for (\d+\.\d) s"),
             shows(r"without an acknowledged write: (\d+\.\d)s")
         );
+        let pairs = [
+            (
+                r"\*\* (node-\d) held the primary in term 1",
+                r"paused (node-\d) ",
+            ),
+            (
+                r"at `_seq_no` (\d+)\. The late",
+                r"to blind through a live node: .*_seq_no=(\d+)",
+            ),
+            (
+                r"applied after it, at `_seq_no` (\d+)",
+                r"late unconditional write: .*_seq_no=(\d+)",
+            ),
+            (
+                r"\(promotion after (\d+\.\d) s\)",
+                r"primary after (\d+\.\d)s, term 3",
+            ),
+            (
+                r"after the resume shows (node-\d) primary",
+                r"primary on (node-\d) \(STARTED\)",
+            ),
+            (
+                r"as a new request, to (node-\d)",
+                r"primary on (node-\d) \(STARTED\)",
+            ),
+        ];
+        for (said, shown) in pairs {
+            assert_eq!(says(said), shows(shown), "{said}");
+        }
         assert_eq!(
             (&run["term_before"], &run["term_after"]),
             (&json!(1), &json!(2))
