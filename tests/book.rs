@@ -190,6 +190,34 @@ fn headings_with_an_underscore_name_their_id() {
     }
 }
 
+/// A heading that names its id in the English (`## Not `_version` {#not-version}`) keeps that
+/// id in the Hinglish edition by itself: mdbook-gettext puts the English `{#id}` back after the
+/// translated text, so a translation that names it again shows `{#not-version}` as text.
+#[test]
+fn translated_headings_do_not_name_an_english_id_again() {
+    let named: Vec<String> = pages()
+        .iter()
+        .flat_map(|(_, text)| {
+            text.lines()
+                .filter(|l| l.starts_with('#'))
+                .filter_map(|l| l.trim_end().strip_suffix('}')?.rsplit_once(" {#"))
+                .map(|(_, id)| format!(" {{#{id}}}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!named.is_empty(), "no heading names its id");
+    let catalogue = fs::read_to_string(xtask::i18n::catalogue_path()).unwrap();
+    for message in xtask::i18n::parse(&catalogue).unwrap() {
+        for id in &named {
+            assert!(
+                !message.translation.ends_with(id.as_str()),
+                "the translation of {:?} ends with{id}, which the English heading already names",
+                message.id
+            );
+        }
+    }
+}
+
 /// Every chapter points the reader at an example to run.
 #[test]
 fn every_chapter_names_an_example_to_run() {
