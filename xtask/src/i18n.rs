@@ -347,7 +347,9 @@ mod tests {
     #[test]
     fn code_numbers_and_identifiers_have_no_words() {
         assert!(has_words("The `_seq_no` of [chapter 5](ch05.md#x) is 3."));
-        assert!(has_words("\"500 instead of 800\": both should leave **300**."));
+        assert!(has_words(
+            "\"500 instead of 800\": both should leave **300**."
+        ));
         for id in [
             "\"HTTP {status}, \\\"errors\\\": {errors}\"",
             "\"PUT {id} {{\\\"price\\\":{price}}}\"",
