@@ -135,6 +135,12 @@ fn internal_links_resolve_and_summary_lists_every_chapter() {
     }
 }
 
+/// The id a heading names itself (`Not `_version` {#not-version}` names `not-version`).
+fn named_id(heading: &str) -> Option<&str> {
+    let (_, id) = heading.trim_end().strip_suffix('}')?.rsplit_once(" {#")?;
+    Some(id)
+}
+
 /// The ids mdBook gives a chapter's headings: the one a heading names (`## Title {#id}`: a
 /// heading whose text has a `_`, which the Hinglish edition could not keep in an id), else
 /// its text in lower case, spaces as `-`, only letters, digits, `-` and `_` kept.
@@ -149,9 +155,7 @@ fn heading_ids(text: &str) -> Vec<String> {
             continue;
         };
         let heading = heading.trim_start_matches('#').trim();
-        if let Some((_, id)) =
-            heading.strip_suffix('}').and_then(|h| h.rsplit_once(" {#"))
-        {
+        if let Some(id) = named_id(heading) {
             ids.push(id.to_string());
             continue;
         }
@@ -200,8 +204,8 @@ fn translated_headings_do_not_name_an_english_id_again() {
         .flat_map(|(_, text)| {
             text.lines()
                 .filter(|l| l.starts_with('#'))
-                .filter_map(|l| l.trim_end().strip_suffix('}')?.rsplit_once(" {#"))
-                .map(|(_, id)| format!(" {{#{id}}}"))
+                .filter_map(named_id)
+                .map(|id| format!(" {{#{id}}}"))
                 .collect::<Vec<_>>()
         })
         .collect();

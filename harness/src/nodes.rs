@@ -302,13 +302,7 @@ impl Nodes {
                 FAULT_TIMEOUT.as_secs()
             )),
         }
-        let witness = &self.other_than(name).client;
-        wait_until(
-            &format!("node {name} to leave the cluster"),
-            FAULT_TIMEOUT,
-            async || Ok(!node_names(witness).await?.contains(&name.to_string())),
-        )
-        .await?;
+        self.wait_for_membership(name, false).await?;
         Ok(())
     }
 
@@ -326,13 +320,7 @@ impl Nodes {
                 FAULT_TIMEOUT.as_secs()
             )),
         }
-        let witness = &self.other_than(name).client;
-        wait_until(
-            &format!("node {name} to rejoin"),
-            FAULT_TIMEOUT,
-            async || Ok(node_names(witness).await?.contains(&name.to_string())),
-        )
-        .await?;
+        self.wait_for_membership(name, true).await?;
         Ok(())
     }
 }
