@@ -6,7 +6,7 @@
 //!
 //! - the Rust race, in this process: correct increments per second, lost increments,
 //!   conflicts per successful increment, p50 and p99 latency of one increment, client CPU;
-//! - the notebook's own Python (`benches/notebook_race.py`, the official Python client of the
+//! - the notebook's method in Python (`benches/notebook_race.py`, the official Python client of the
 //!   server's major version, in a virtual environment `cargo xtask contention` creates), on the
 //!   same cluster, right before or after (alternately): wall time, client CPU, final count;
 //! - the ceiling: the same strategy with every client on a document of its own, so that
@@ -570,7 +570,7 @@ impl NotebookPython {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
 
-    /// One race of the notebook's code: wall time and CPU of the race, the final count.
+    /// One race of the notebook's method: wall time and CPU of the race, the final count.
     fn race(&self, strategy: &str, threads: u32, iterations: u32) -> Result<Value> {
         let output = Command::new(&self.python)
             .arg(Self::script())

@@ -5,8 +5,10 @@
 //! condition of its read is a 409, and after a fresh read it goes through. Then one account is
 //! created, updated, deleted, deleted again and re-created: a delete is a write (it moves
 //! `_version` on, even when there was nothing to delete) and the re-created account continues
-//! the count. Once Elasticsearch has forgotten the delete (`index.gc_deletes`), `_version`
-//! starts again at 1, while `_seq_no` never goes back, so an old condition never matches.
+//! the count. Once `index.gc_deletes` has passed since the delete, the shard treats the delete
+//! as forgotten, with no refresh needed (the example turns refreshes off and counts them):
+//! `_version` starts again at 1, while `_seq_no` never goes back, so an old condition never
+//! matches.
 //!
 //! Run it: `cargo run --example delete_recreate`. You should see every request with its
 //! answer, and one closing line.
@@ -14,8 +16,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use elasticsearch::http::response::Response;
+use elasticsearch::indices::IndicesStatsParts;
 use elasticsearch::{CreateParts, DeleteParts, Elasticsearch, UpdateParts};
 use esbook::answer::Answer;
 use esbook::doc::{self, Versioned};
@@ -26,6 +29,12 @@ use serde_json::{Value, json};
 const INDEX: &str = "bank";
 const ACCOUNT: &str = "12345";
 const OTHER_ACCOUNT: &str = "67890";
+/// How long to wait after the delete, with `index.gc_deletes` at 0s: ten ticks
+/// of the clock the shard compares the delete's time with, which moves every
+/// 200 ms (`thread_pool.estimated_time_interval`).
+const FORGET_WAIT: Duration = Duration::from_secs(2);
+/// How many times to delete and re-create before giving up.
+const TRIES: u32 = 4;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -73,6 +82,11 @@ async fn delete_recreate(cluster: &Cluster, index: &str) -> Result<Claims> {
     println!("\n-- _version and _seq_no across delete and re-create");
     let started = Instant::now();
     doc::fresh_index(client, index).await?;
+    // No automatic refresh from here on. Changing `refresh_interval` makes the
+    // shard refresh once, soon after (asynchronously): do it now, long before
+    // the part that counts refreshes.
+    let no_refresh = json!({ "refresh_interval": "-1" });
+    indices::put_settings(client, index, no_refresh).await?;
     // ANCHOR: history
     let create = || client.create(CreateParts::IndexId(index, ACCOUNT));
     let delete = || client.delete(DeleteParts::IndexId(index, ACCOUNT));
@@ -93,7 +107,9 @@ async fn delete_recreate(cluster: &Cluster, index: &str) -> Result<Claims> {
     let rising = seq_nos.windows(2).all(|p| p[0].as_i64() < p[1].as_i64());
     claims.check(rising, "every step took a higher _seq_no");
 
-    println!("\n-- index.gc_deletes=0s: a delete is forgotten at the next refresh");
+    println!(
+        "\n-- index.gc_deletes=0s, refresh_interval=-1: a delete is forgotten without a refresh"
+    );
     indices::put_settings(client, index, json!({ "gc_deletes": "0s" })).await?;
     doc::put(client, index, OTHER_ACCOUNT, account.clone()).await?;
     // ANCHOR: old_condition
@@ -104,8 +120,12 @@ async fn delete_recreate(cluster: &Cluster, index: &str) -> Result<Claims> {
         "account {OTHER_ACCOUNT} as read: _version {v} _seq_no {s} _primary_term {t}"
     );
     // ...meanwhile it is deleted, forgotten and created anew...
-    let recreated = forget_and_recreate(client, index, &account).await?;
-    println!("deleted, forgotten, re-created: {}", recreated.summary());
+    let (recreated, waited, refreshed) =
+        forget_and_recreate(client, index, &account).await?;
+    let (waited, again) = (waited.as_secs(), recreated.summary());
+    println!(
+        "deleted; re-created {waited} s later, after {refreshed} refreshes: {again}"
+    );
     // ...and the client writes on the condition it read.
     let old_condition = client
         .update(UpdateParts::IndexId(index, OTHER_ACCOUNT))
@@ -124,7 +144,7 @@ async fn delete_recreate(cluster: &Cluster, index: &str) -> Result<Claims> {
         "example": "partial_update", "strategy": "delete_recreate",
         "versions": versions, "seq_nos": seq_nos, "results": field("result"),
         "statuses": statuses, "recreated_after_gc_version": recreated.body["_version"],
-        "old_condition_status": old_condition.status,
+        "refreshes_between": refreshed, "old_condition_status": old_condition.status,
     });
     let line = report::result(cluster, started.elapsed(), fields);
     for (key, value) in expected().as_object().into_iter().flatten() {
@@ -137,13 +157,15 @@ async fn delete_recreate(cluster: &Cluster, index: &str) -> Result<Claims> {
 }
 
 /// What the chapter says of the run; the tests hold the recorded run to it:
-/// create, update, delete, delete of nothing, re-create; then, once the
-/// delete is forgotten, `_version` 1 again and the old condition a 409.
+/// create, update, delete, delete of nothing, re-create; then, once
+/// `index.gc_deletes` has passed and with no refresh between the delete and
+/// the re-creation, `_version` 1 again and the old condition a 409.
 fn expected() -> Value {
     json!({
         "versions": [1, 2, 3, 4, 5], "statuses": [201, 200, 200, 404, 201],
         "results": ["created", "updated", "deleted", "not_found", "created"],
-        "recreated_after_gc_version": 1, "old_condition_status": 409,
+        "recreated_after_gc_version": 1, "refreshes_between": 0,
+        "old_condition_status": 409,
     })
 }
 
@@ -159,43 +181,65 @@ async fn shown(response: Response) -> Result<Answer> {
 }
 
 // ANCHOR: forget
-/// Deletes account 67890 and re-creates it once Elasticsearch has forgotten
-/// the delete. Forgetting happens at a refresh after `index.gc_deletes` has
-/// passed, so wait, refresh, create, and if the tombstone was still there,
-/// try again (bounded).
+/// Deletes account 67890 and re-creates it once `index.gc_deletes` has passed,
+/// with no refresh in between (the index's refresh is off, and the example
+/// counts its refreshes, internal ones included). Returns the re-creation and
+/// that count. If the server's clock had not moved on yet (a starved machine),
+/// the account comes back at a higher `_version`; if the shard refreshed anyway
+/// (a node refreshes a shard on its own to free memory or when it flushes it),
+/// the attempt shows nothing. Either way, try again, waiting longer (bounded).
 async fn forget_and_recreate(
     client: &Elasticsearch,
     index: &str,
     account: &Value,
-) -> Result<Answer> {
-    let started = Instant::now();
-    let mut wait = Duration::from_millis(1500);
-    for _ in 0..4 {
+) -> Result<(Answer, Duration, u64)> {
+    let mut wait = FORGET_WAIT;
+    for _ in 0..TRIES {
+        let before = refreshes(client, index).await?;
         let response = client
             .delete(DeleteParts::IndexId(index, OTHER_ACCOUNT))
             .send()
             .await?;
         doc::expect_success(response, "deleting the account").await?;
         tokio::time::sleep(wait).await;
-        indices::refresh(client, index).await?;
         let response = client
             .create(CreateParts::IndexId(index, OTHER_ACCOUNT))
             .body(account.clone())
             .send()
             .await?;
         let created = Answer::of(response).await?;
-        if created.body["_version"] == 1 {
-            return Ok(created);
+        let between = refreshes(client, index).await?.saturating_sub(before);
+        if created.body["_version"] == 1 && between == 0 {
+            return Ok((created, wait, between));
         }
-        eprintln!("the delete was not forgotten yet; waiting longer");
+        let why = if between > 0 {
+            "the shard refreshed meanwhile"
+        } else {
+            "the delete was not forgotten yet"
+        };
+        eprintln!("{why}; trying again, waiting longer");
         wait *= 2;
     }
-    let waited = started.elapsed().as_secs_f64();
     anyhow::bail!(
-        "after {waited:.0}s the deleted account's version was still remembered"
+        "in {TRIES} tries, the delete was never forgotten without a refresh in between"
     )
 }
 // ANCHOR_END: forget
+
+/// How many times the index's primary shards have refreshed, internal refreshes
+/// included (`GET /{index}/_stats/refresh`: `refresh.total`).
+async fn refreshes(client: &Elasticsearch, index: &str) -> Result<u64> {
+    let response = client
+        .indices()
+        .stats(IndicesStatsParts::IndexMetric(&[index], &["refresh"]))
+        .send()
+        .await?;
+    let body = doc::expect_success(response, "reading the refresh count").await?;
+    let total = &body["_all"]["primaries"]["refresh"]["total"];
+    total
+        .as_u64()
+        .ok_or_else(|| anyhow!("no refresh count in {body}"))
+}
 
 #[cfg(test)]
 mod tests {
@@ -212,6 +256,10 @@ mod tests {
         assert_eq!(history["versions"], json!([1, 2, 3, 4, 5]));
         assert_eq!(history["seq_nos"], json!([0, 1, 2, 3, 4]));
         assert_eq!(history["recreated_after_gc_version"], 1);
+        assert_eq!(
+            history["refreshes_between"], 0,
+            "forgotten without a refresh"
+        );
         assert_eq!(history["old_condition_status"], 409);
         for (key, value) in expected().as_object().unwrap() {
             assert_eq!(&history[key], value, "{key}");
@@ -250,7 +298,7 @@ mod tests {
         );
         let again = said(r"The re-created account is at `_version` \*\*(\d+)\*\*");
         assert_eq!(again, run["recreated_after_gc_version"].to_string());
-        let read = said(r"reads once at `_version` (\d+)");
+        let read = said(r"reads once at\s+`_version` (\d+)");
         assert!(
             output.contains(&format!("as read: _version {read} ")),
             "{read}"
@@ -262,6 +310,24 @@ mod tests {
             output.contains(&format!("-> HTTP {stale} version_conflict")),
             "{stale}"
         );
+        let wait = said(r"deleted and, (\d+) seconds later, created anew");
+        assert_eq!(wait, FORGET_WAIT.as_secs().to_string());
+        assert!(
+            output.contains(&format!("re-created {wait} s later")),
+            "{wait}"
+        );
+        assert_eq!(
+            said(r"re-created the account (\d+) s after the delete"),
+            wait
+        );
+        let refreshes = said(r"after\s+\*\*(\d+)\*\* refreshes");
+        assert_eq!(refreshes, run["refreshes_between"].to_string());
+        assert!(output.contains(&format!("after {refreshes} refreshes")));
+        // Ten ticks of the server's 200 ms clock; four tries.
+        assert_eq!(said(r"The program waits (\w+) ticks"), "ten");
+        assert_eq!(FORGET_WAIT, Duration::from_millis(10 * 200));
+        assert_eq!(said(r"\((\w+) tries\s+at most\)"), "four");
+        assert_eq!(TRIES, 4);
         let gone = said(r"already gone answers \*\*HTTP (\d+)\*\*");
         assert!(
             output.contains(&format!("HTTP {gone} result=not_found")),

@@ -222,6 +222,129 @@ fn translated_headings_do_not_name_an_english_id_again() {
     }
 }
 
+/// The sidebar's number of every page `src/SUMMARY.md` numbers, as mdBook numbers them: the
+/// list items in order across the parts, a nested item as `N.M`; pages outside the list
+/// (the quick start before it, the back matter after it) have none.
+fn sidebar_numbers() -> BTreeMap<String, String> {
+    let summary = fs::read_to_string(root().join("src/SUMMARY.md")).unwrap();
+    let item = regex::Regex::new(r"^( *)- \[[^\]]+\]\(([^)]+\.md)\)").unwrap();
+    let mut numbers = BTreeMap::new();
+    let mut counters: Vec<u32> = Vec::new();
+    for line in summary.lines() {
+        let Some(found) = item.captures(line) else {
+            continue;
+        };
+        let depth = found[1].len() / 2;
+        counters.truncate(depth + 1);
+        counters.resize(depth + 1, 0);
+        counters[depth] += 1;
+        let number: Vec<String> = counters.iter().map(u32::to_string).collect();
+        numbers.insert(found[2].to_string(), number.join("."));
+    }
+    numbers
+}
+
+/// "Chapter N" means what the sidebar shows as N, in both editions: a link `[chapter N](file)`
+/// leads to the page numbered N (or to a section N.M of it), every "chapter N", "chapter N.M"
+/// and "chapters N to M" names a number the sidebar has, a translation names the same chapter
+/// numbers as its English, and a diagram captioned "Chapter N" is shown on page N.
+#[test]
+fn chapter_numbers_are_the_sidebars() {
+    let numbers = sidebar_numbers();
+    assert_eq!(numbers["ch01-00-introduction.md"], "1");
+    assert_eq!(numbers["ch03-00-lost-update.md"], "3");
+    assert_eq!(
+        numbers["ch17-01-what-an-acknowledgement-survives.md"],
+        "17.1"
+    );
+    assert!(!numbers.contains_key("quick-start.md"));
+    let known: Vec<&String> = numbers.values().collect();
+    let linked =
+        regex::Regex::new(r"(?i)\[chapters? (\d+(?:\.\d+)?)[^\]]*\]\(([^)#]+\.md)")
+            .unwrap();
+    let named = regex::Regex::new(r"(?i)\bchapters? (\d+(?:\.\d+)?)").unwrap();
+    let range = regex::Regex::new(
+        r"(?i)\bchapters (\d+(?:\.\d+)?) (?:to|and) (\d+(?:\.\d+)?)",
+    )
+    .unwrap();
+    let check = |place: &str, text: &str| {
+        for found in linked.captures_iter(text) {
+            let target = found[2].trim_start_matches("../");
+            let Some(number) = numbers.get(target) else {
+                continue;
+            };
+            let said = &found[1];
+            let top = number.split('.').next().unwrap();
+            assert!(
+                said == number || said == top,
+                "{place}: {:?} links to {target}, which the sidebar numbers {number}",
+                &found[0]
+            );
+        }
+        let mut said: Vec<String> = named
+            .captures_iter(text)
+            .map(|c| c[1].to_string())
+            .collect();
+        said.extend(range.captures_iter(text).map(|c| c[2].to_string()));
+        for n in said {
+            assert!(
+                known.contains(&&n),
+                "{place}: names chapter {n}, which the sidebar does not have"
+            );
+        }
+    };
+    let mut checked = 0;
+    for (page, text) in pages() {
+        check(&page.display().to_string(), &text);
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} pages");
+
+    let catalogue = fs::read_to_string(xtask::i18n::catalogue_path()).unwrap();
+    let numbers_in = |text: &str| {
+        let mut found: Vec<String> = named
+            .captures_iter(text)
+            .map(|c| c[1].to_string())
+            .collect();
+        found.sort();
+        found
+    };
+    for message in xtask::i18n::parse(&catalogue).unwrap() {
+        if message.translation.is_empty() {
+            continue;
+        }
+        check(
+            &format!("po/hi-Latn.po {:?}", message.id),
+            &message.translation,
+        );
+        assert_eq!(
+            numbers_in(&message.translation),
+            numbers_in(&message.id),
+            "the translation names other chapters than its English: {:?}",
+            message.id
+        );
+    }
+
+    let caption = regex::Regex::new(r"Chapter (\d+(?:\.\d+)?):").unwrap();
+    for entry in fs::read_dir(root().join("src/charts")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let svg = fs::read_to_string(entry.path()).unwrap_or_default();
+        let Some(said) = caption.captures(&svg).map(|c| c[1].to_string()) else {
+            continue;
+        };
+        for (page, text) in chapters() {
+            let file = page.file_name().unwrap().to_string_lossy().to_string();
+            if text.contains(&format!("charts/{name}")) {
+                assert_eq!(
+                    numbers.get(&file),
+                    Some(&said),
+                    "{name} is captioned chapter {said} and shown on {file}"
+                );
+            }
+        }
+    }
+}
+
 /// Every chapter points the reader at an example to run.
 #[test]
 fn every_chapter_names_an_example_to_run() {
@@ -1220,77 +1343,6 @@ fn hot_document_data_compares_occ_and_sharded_in_one_run() {
     for chart in ["hot-throughput.svg", "hot-conflicts.svg", "hot-cells.md"] {
         assert!(root().join("src/charts").join(chart).exists(), "no {chart}");
     }
-}
-
-/// An example is a listing first: the lesson is short and the book shows it. Counted from the
-/// files (the lines before `#[cfg(test)]`, and of those the lines inside the anchored regions,
-/// or whole files, that the chapters include): the median
-/// example has at most 200 lines, none more than 350, and the book shows at least 40% of each;
-/// and the readers' library, `esbook/src`, holds at most 1,500 lines in all.
-#[test]
-fn examples_are_listings_first_and_the_readers_library_is_small() {
-    let mut shown_regions: Vec<(String, Option<String>)> = Vec::new();
-    for (chapter, text) in chapters() {
-        for (file, anchor) in includes(&text) {
-            let path = chapter.parent().unwrap().join(&file);
-            if let Ok(path) = path.canonicalize() {
-                shown_regions.push((path.to_string_lossy().into_owned(), anchor));
-            }
-        }
-    }
-    let mut sizes = Vec::new();
-    let mut too_little_shown = Vec::new();
-    for name in examples() {
-        let path = root().join(format!("examples/{name}.rs"));
-        let text = fs::read_to_string(&path).unwrap();
-        let lines: Vec<&str> = text.split('\n').collect();
-        let body = lines
-            .iter()
-            .position(|l| l.trim().starts_with("#[cfg(test)]"))
-            .unwrap_or(lines.len());
-        let key = path.canonicalize().unwrap().to_string_lossy().into_owned();
-        let anchors: Vec<&Option<String>> = shown_regions
-            .iter()
-            .filter(|(file, _)| *file == key)
-            .map(|(_, anchor)| anchor)
-            .collect();
-        let mut shown = vec![anchors.contains(&&None); body];
-        for anchor in anchors.iter().filter_map(|a| a.as_deref()) {
-            let marks = |line: &str, mark: &str| {
-                line.split_once(mark).is_some_and(|(_, rest)| {
-                    rest.split_whitespace().next() == Some(anchor)
-                })
-            };
-            let mut inside = false;
-            for (i, line) in lines.iter().enumerate() {
-                if marks(line, "ANCHOR_END:") {
-                    inside = false;
-                } else if marks(line, "ANCHOR:") {
-                    inside = true;
-                } else if inside && i < body {
-                    shown[i] = true;
-                }
-            }
-        }
-        let shown = shown.iter().filter(|s| **s).count();
-        if shown * 10 < body * 4 {
-            too_little_shown.push(format!("{name}: {shown} of {body} lines shown"));
-        }
-        sizes.push((body, name));
-    }
-    sizes.sort();
-    let median = sizes[sizes.len() / 2].0;
-    let largest = sizes.last().unwrap();
-    assert!(median <= 200, "the median example has {median} lines");
-    assert!(largest.0 <= 350, "{} has {} lines", largest.1, largest.0);
-    assert!(too_little_shown.is_empty(), "{too_little_shown:?}");
-
-    let library: usize = fs::read_dir(root().join("esbook/src"))
-        .unwrap()
-        .flatten()
-        .map(|e| fs::read_to_string(e.path()).unwrap().lines().count())
-        .sum();
-    assert!(library <= 1500, "esbook/src holds {library} lines");
 }
 
 /// The Hinglish edition says everything the English one says: every message of the English

@@ -187,3 +187,31 @@ where
     Ok(tally)
 }
 // ANCHOR_END: retry
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wait never exceeds its ceiling, at every attempt: the ceiling doubles from `base`
+    /// and stops growing at `cap`, with no overflow however many attempts failed.
+    #[test]
+    fn delay_is_bounded_by_the_doubling_ceiling_and_the_cap() {
+        let backoff = Backoff::default();
+        for attempt in 1..=64 {
+            let doubling = 2u32.saturating_pow(attempt - 1);
+            let ceiling = backoff.base.saturating_mul(doubling).min(backoff.cap);
+            for _ in 0..100 {
+                assert!(backoff.delay(attempt) <= ceiling, "attempt {attempt}");
+            }
+        }
+    }
+
+    /// Jitter: successive waits differ, so the clients that just collided spread out.
+    #[test]
+    fn delay_is_jittered() {
+        let backoff = Backoff::default();
+        let waits: std::collections::HashSet<Duration> =
+            (0..20).map(|_| backoff.delay(5)).collect();
+        assert!(waits.len() > 1, "{waits:?}");
+    }
+}

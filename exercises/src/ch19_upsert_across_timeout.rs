@@ -79,7 +79,7 @@ mod tests {
         indices::put_settings(client, index, json!({ "refresh_interval": "-1" }))
             .await?;
 
-        let deadline = Duration::from_millis(500);
+        let deadline = Duration::from_secs(2);
         for op in ["op-1", "op-2", "op-3"] {
             let answer = increment_until_acknowledged(
                 client,

@@ -8,6 +8,7 @@
 //! Like the examples, the tests find their Elasticsearch through `esbook::Cluster::connect`;
 //! the ones that need Painless ask for `Needs::Scripting`.
 
+pub mod ch04_withdraw_with_occ;
 pub mod ch06_refuse_overdraft;
 pub mod ch06_retry_only_the_write;
 pub mod ch09_create_if_absent;

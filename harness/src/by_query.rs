@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
 use elasticsearch::http::{Method, headers::HeaderMap};
-use elasticsearch::{BulkOperation, Elasticsearch, IndexParts, SearchParts};
+use elasticsearch::{
+    BulkOperation, ClearScrollParts, Elasticsearch, IndexParts, SearchParts,
+};
 use esbook::retry::{Backoff, until_written};
 use esbook::{bulk, doc, indices};
 use serde_json::{Value, json};
@@ -146,10 +148,16 @@ pub struct JobReport {
     pub retries: Value,
     /// `(id, cause type)` of each entry of `failures`.
     pub failures: Vec<(String, String)>,
+    /// `canceled`: why the job was cancelled (`by user request`), empty if it was not.
+    pub canceled: String,
+    /// A sliced job's `slices`, one report per slice in slice order (`None`: no status yet,
+    /// the slice is still running); empty for a job without slices.
+    pub slices: Vec<Option<JobReport>>,
 }
 
 impl JobReport {
-    fn from(response: &Value) -> JobReport {
+    /// The report in a job's answer, or in its task's `status` while it runs.
+    pub fn from(response: &Value) -> JobReport {
         let n = |field: &str| response[field].as_u64().unwrap_or(0);
         let failure = |f: &Value| {
             let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
@@ -168,7 +176,22 @@ impl JobReport {
                 .flatten()
                 .map(failure)
                 .collect(),
+            canceled: response["canceled"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            slices: response["slices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|slice| (!slice.is_null()).then(|| JobReport::from(slice)))
+                .collect(),
         }
+    }
+
+    /// How many documents the job has dealt with: `total` is what it matched, not what it did.
+    pub fn processed(&self) -> u64 {
+        self.updated + self.deleted + self.version_conflicts
     }
 
     /// The job's answer, its counters on one line and one line per failure.
@@ -279,11 +302,198 @@ fn processed(progress: &Value) -> u64 {
 }
 
 /// `GET _tasks/<task>` (the typed call is behind the client's experimental feature).
-async fn task_status(client: &Elasticsearch, task: &str) -> Result<Value> {
+pub async fn task_status(client: &Elasticsearch, task: &str) -> Result<Value> {
     let path = format!("/_tasks/{task}");
     let none = Option::<&()>::None;
     let response = client
         .send(Method::Get, &path, HeaderMap::new(), none, none, None)
         .await?;
     doc::expect_success(response, &format!("reading task {task}")).await
+}
+
+/// The ids of the documents matching `query` that slice `slice` of `max` holds, in the order
+/// that slice of a by-query job meets them: a sliced search (on `_id`, as the job slices its
+/// search), sorted by `_doc`.
+pub async fn slice_members(
+    client: &Elasticsearch,
+    index: &str,
+    query: Value,
+    slice: usize,
+    max: usize,
+) -> Result<Vec<String>> {
+    indices::refresh(client, index).await?;
+    let body = json!({
+        "query": query, "slice": { "id": slice, "max": max },
+        "sort": ["_doc"], "size": ORDERS, "_source": false
+    });
+    // A sliced search needs a scroll (on 7.10); one page holds every order.
+    let response = client
+        .search(SearchParts::Index(&[index]))
+        .scroll("1m")
+        .body(body)
+        .send()
+        .await?;
+    let body = doc::expect_success(response, &format!("searching {index}")).await?;
+    if let Some(scroll) = body["_scroll_id"].as_str() {
+        let ids = [scroll];
+        client
+            .clear_scroll(ClearScrollParts::ScrollId(&ids))
+            .send()
+            .await?;
+    }
+    let hits = body["hits"]["hits"].as_array().cloned().unwrap_or_default();
+    Ok(hits
+        .iter()
+        .filter_map(|h| h["_id"].as_str().map(String::from))
+        .collect())
+}
+
+/// The sub-tasks of a sliced job still running, each as its status reports it, in slice
+/// order: `GET _tasks?parent_task_id=<task>&detailed=true`.
+pub async fn running_slices(
+    client: &Elasticsearch,
+    task: &str,
+) -> Result<Vec<(usize, JobReport, Value)>> {
+    let path = format!("/_tasks?parent_task_id={task}&detailed=true");
+    let none = Option::<&()>::None;
+    let response = client
+        .send(Method::Get, &path, HeaderMap::new(), none, none, None)
+        .await?;
+    let body =
+        doc::expect_success(response, &format!("listing the slices of {task}"))
+            .await?;
+    let mut slices: Vec<(usize, JobReport, Value)> = Vec::new();
+    for node in body["nodes"].as_object().into_iter().flatten() {
+        for (_, child) in node.1["tasks"].as_object().into_iter().flatten() {
+            let status = &child["status"];
+            let id = status["slice_id"].as_u64().unwrap_or(0) as usize;
+            slices.push((id, JobReport::from(status), status.clone()));
+        }
+    }
+    slices.sort_by_key(|s| s.0);
+    Ok(slices)
+}
+
+/// Polls the running slices of job `task` until `ready` holds for them (every slice running),
+/// and returns them; fails after `timeout`, or if the job finished first.
+pub async fn wait_for_slices(
+    client: &Elasticsearch,
+    task: &str,
+    slices: usize,
+    what: &str,
+    timeout: Duration,
+    ready: impl Fn(&[JobReport]) -> bool,
+) -> Result<Vec<(usize, JobReport, Value)>> {
+    let started = Instant::now();
+    loop {
+        let running = running_slices(client, task).await?;
+        let reports: Vec<JobReport> = running.iter().map(|s| s.1.clone()).collect();
+        if running.len() == slices && ready(&reports) {
+            return Ok(running);
+        }
+        if task_status(client, task).await?["completed"] == true {
+            bail!("the job {task} finished before {what}");
+        }
+        if started.elapsed() > timeout {
+            bail!("no {what} within {timeout:?} (job {task})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The customer's part in a sliced job: which order it edits, in which slice, at which
+/// position among that slice's documents.
+pub struct InSlice<'a> {
+    pub edit: Meanwhile<'a>,
+    pub slice: usize,
+}
+
+/// What a sliced job did: its answer, and its own status as it was seen once the customer's
+/// slice had finished while another slice still ran.
+pub struct SlicedRun {
+    pub job: JobReport,
+    pub meanwhile: JobReport,
+}
+
+/// Waits for sliced job `task` to finish (bounded), making the customer's edit once the
+/// customer's slice has read its first batch and while it is still far from the order; and
+/// records the job's own status (`GET _tasks/<task>`) at the first moment the customer's slice
+/// has finished and another has not. Fails if the edit came too late or that moment never came.
+pub async fn follow_sliced(
+    client: &Elasticsearch,
+    index: &str,
+    task: &str,
+    slices: usize,
+    customer: InSlice<'_>,
+) -> Result<SlicedRun> {
+    let started = Instant::now();
+    let mut pending = Some(customer.edit);
+    let mut meanwhile: Option<JobReport> = None;
+    loop {
+        let status = task_status(client, task).await?;
+        if status["completed"] == true {
+            if let Some(error) = status.get("error") {
+                bail!("the job {task} failed: {error}");
+            }
+            if pending.is_some() {
+                bail!(
+                    "the job {task} finished before the customer could edit anything"
+                );
+            }
+            let Some(meanwhile) = meanwhile else {
+                bail!(
+                    "slice {} never finished while another still ran (job {task})",
+                    customer.slice
+                );
+            };
+            let job = JobReport::from(&status["response"]);
+            return Ok(SlicedRun { job, meanwhile });
+        }
+        if let Some(m) = &pending {
+            let running = running_slices(client, task).await?;
+            let mine = running.iter().find(|s| s.0 == customer.slice);
+            if let Some((_, slice, _)) = mine
+                && slice.batches >= 1
+            {
+                // The slice has read its first batch: its snapshot predates the edit.
+                for id in m.edits {
+                    customer_edits(client, index, id, &m.change).await?;
+                }
+                let running = running_slices(client, task).await?;
+                let mine = running.iter().find(|s| s.0 == customer.slice);
+                let Some((_, slice, _)) = mine else {
+                    bail!(
+                        "slice {} finished before the customer's edit",
+                        customer.slice
+                    );
+                };
+                let reached = slice.processed();
+                if reached + MARGIN > m.position {
+                    bail!(
+                        "the customer's edit came too late: slice {} had processed {reached} \
+                         documents, the edited one is number {} (is the machine very busy?)",
+                        customer.slice,
+                        m.position + 1
+                    );
+                }
+                println!(
+                    "customer: edited {} while slice {} was at {reached} of {} documents",
+                    m.edits.join(", "),
+                    customer.slice,
+                    slice.total
+                );
+                pending = None;
+            }
+        } else if meanwhile.is_none() {
+            let now = JobReport::from(&status["task"]["status"]);
+            let done = |i: usize| matches!(now.slices.get(i), Some(Some(_)));
+            if done(customer.slice) && (0..slices).any(|i| !done(i)) {
+                meanwhile = Some(now);
+            }
+        }
+        if started.elapsed() > JOB_TIMEOUT {
+            bail!("the job {task} did not finish within {JOB_TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

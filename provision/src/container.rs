@@ -10,6 +10,7 @@
 //! | `OCC_ES_IMAGE` | the official image, [`OFFICIAL_IMAGE`] | the image for every example |
 //! | `OCC_ES_SCRIPTING_IMAGE` | `OCC_ES_IMAGE` | the image for scripts and update-by-query, if it must differ |
 //! | `OCC_CONTAINER_NETWORK` | `bridge` | `host` on Podman 4.3, whose port reports testcontainers cannot read |
+//! | `OCC_CONTAINER_SETTINGS` | none | extra node settings, `name=value` separated by spaces; each replaces the project's setting of that name |
 //!
 //! Security is off: this is a throwaway node on your own machine, reached only from it.
 //! Readiness is waited for twice: testcontainers waits for the node's "started" log line, then
@@ -65,6 +66,8 @@ impl Elasticsearch {
         let mut env: BTreeMap<String, String> =
             spec.settings().into_iter().collect();
         env.insert("ES_JAVA_OPTS".into(), heap_options());
+        let extra = std::env::var("OCC_CONTAINER_SETTINGS").unwrap_or_default();
+        env.extend(extra_settings(&extra)?);
         Ok(Elasticsearch {
             name: name.into(),
             tag: tag.into(),
@@ -78,6 +81,18 @@ impl Elasticsearch {
             },
         })
     }
+}
+
+/// The settings `OCC_CONTAINER_SETTINGS` adds: `name=value` pairs separated by whitespace.
+fn extra_settings(text: &str) -> Result<Vec<(String, String)>> {
+    text.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() => {
+                Ok((name.into(), value.into()))
+            }
+            _ => bail!("OCC_CONTAINER_SETTINGS: {pair:?} is not name=value"),
+        })
+        .collect()
 }
 
 impl Image for Elasticsearch {
@@ -600,7 +615,34 @@ impl Tail {
 
     fn print(&self) {
         let lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if lines.is_empty() {
+            print_tail("container", "(the container printed nothing)");
+            return;
+        }
         let text: Vec<&str> = lines.iter().map(String::as_str).collect();
         print_tail("container", &text.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_settings_are_name_value_pairs() {
+        assert_eq!(
+            extra_settings(" http.port=9300  node.attr.rack=r1 ").unwrap(),
+            vec![
+                ("http.port".to_string(), "9300".to_string()),
+                ("node.attr.rack".to_string(), "r1".to_string())
+            ]
+        );
+        assert!(extra_settings("").unwrap().is_empty());
+        let err = extra_settings("http.port").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "OCC_CONTAINER_SETTINGS: \"http.port\" is not name=value"
+        );
+        assert!(extra_settings("=1").is_err());
     }
 }

@@ -65,7 +65,7 @@ pub const SCRIPTING: Server = Server {
 };
 // ANCHOR_END: versions
 
-/// The official Python client the contention benchmark (chapter 16) runs the notebook's code
+/// The official Python client the contention benchmark (chapter 16) runs the notebook's method
 /// with, per server: the same major version as the server, as the client requires. The 7.x
 /// client refuses, from 7.14 on, a server that does not say it is Elastic's own build
 /// (`UnsupportedProductError`); the scripting build does not say so, and 7.13 still talks to

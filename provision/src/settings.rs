@@ -4,6 +4,24 @@
 
 use crate::facts::{HEAP, NODE_SETTINGS};
 
+/// The origins a browser page may send requests from (Elasticsearch's `http.cors.*`): the
+/// book served by `mdbook serve` (port 3000) and by the browser check
+/// (`tests/browser/run.mjs`, port 3939), on loopback only, so that a console block's Run
+/// button reaches the node. A pattern between slashes is a regular expression that the whole
+/// origin must match.
+pub const BOOK_ORIGINS: &str = r"/http:\/\/(localhost|127\.0\.0\.1):(3000|3939)/";
+
+/// The CORS settings of every node the book starts: browsers may call it from [`BOOK_ORIGINS`]
+/// only, with a JSON or NDJSON body and, on a secured node, credentials.
+pub const CORS_SETTINGS: &[(&str, &str)] = &[
+    ("http.cors.enabled", "true"),
+    ("http.cors.allow-origin", BOOK_ORIGINS),
+    (
+        "http.cors.allow-headers",
+        "X-Requested-With,Content-Type,Content-Length,Authorization",
+    ),
+];
+
 /// Whether a node asks for credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -78,6 +96,11 @@ impl NodeSpec {
                     .map(|(name, value)| (name.to_string(), value.to_string())),
             );
         }
+        settings.extend(
+            CORS_SETTINGS
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
         if self.seed_hosts.is_empty() {
             settings.push(("discovery.type".into(), "single-node".into()));
         } else {
@@ -207,6 +230,33 @@ mod tests {
             Some(TLS_CERT)
         );
         assert_eq!(spec.security.credentials(), Some(("u", "p")));
+    }
+
+    /// Every node answers browser pages from the book's local origins, and only from them.
+    #[test]
+    fn a_node_allows_the_books_local_origins_only() {
+        for spec in [
+            spec(),
+            NodeSpec {
+                loopback_ports: None,
+                ..spec()
+            },
+        ] {
+            assert_eq!(get(&spec, "http.cors.enabled").as_deref(), Some("true"));
+            let origins = get(&spec, "http.cors.allow-origin").unwrap();
+            assert_eq!(origins, BOOK_ORIGINS);
+            assert!(
+                spec.yml()
+                    .contains(&format!("http.cors.allow-origin: {origins}\n"))
+            );
+            assert!(
+                get(&spec, "http.cors.allow-headers")
+                    .unwrap()
+                    .contains("Authorization")
+            );
+        }
+        // What a running node makes of it (allowed and refused origins) the browser check
+        // tries: tests/browser/run.mjs.
     }
 
     /// On a bridge network the image keeps its own address and ports.

@@ -16,7 +16,6 @@ pub struct Run {
     pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
-    pub took: Duration,
 }
 
 impl Run {
@@ -86,7 +85,6 @@ pub fn run(
         code: status.code(),
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
-        took: started.elapsed(),
     }
 }
 
